@@ -1,0 +1,108 @@
+import type { AbstractLevel } from 'abstract-level'
+import type { NetworkAdapter } from './network.js'
+import type { Clock, ConflictOption, Durability, Entry, Random, SiteStatus, Value, Version } from './types.js'
+
+/** A LevelDB-like database holding one shard: string keys, binary values. */
+export type ShardDb = AbstractLevel<string | Uint8Array, string, Uint8Array>
+
+/** Opens the database of shard `index`; `dir` is the site's directory (undefined: in memory). */
+export type StorageFactory = (index: number, dir: string | undefined) => ShardDb
+
+export interface OpenSiteOptions {
+  id: string
+  dir?: string
+  shards?: number
+  conflicts?: ConflictOption
+  durability?: Durability
+  network?: NetworkAdapter
+  /** Max encoded value size in bytes (default 1 MiB). */
+  maxValueBytes?: number
+  /** 'level' (classic-level under dir, the default) or 'memory' (memory-level, tests), or a factory. */
+  storage?: 'level' | 'memory' | StorageFactory
+  /** Injected wall clock (default: the system clock). */
+  clock?: Clock
+  /** Injected randomness (default: Math.random). */
+  random?: Random
+  /** Cached key states per shard (default 100_000). */
+  cacheEntries?: number
+  /** Interval of heartbeats / progress gossip to peers (default 1000 ms). */
+  heartbeatMs?: number
+  /** Per key prefix: queued writes older than this are not sent to peers any more (edge "expiry"). */
+  ttl?: Record<string, number>
+  /** Log sink for dropped frames and peer errors (default: silent). */
+  logger?: Logger
+}
+
+export interface Logger {
+  debug(obj: object, msg?: string): void
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+export interface SessionOptions {
+  /** A token from another session's context(): continue that session here. */
+  context?: string
+  /** How long the first operation waits for the context's dependencies (default 0). */
+  waitMs?: number
+}
+
+/** One operation of an atomic multi-key write (write-only transaction). */
+export type WriteOp = { key: string; value: Value } | { key: string; delete: true }
+
+export interface Session {
+  put(key: string, value: Value): Promise<Version>
+  get(key: string): Promise<Entry | undefined>
+  delete(key: string): Promise<Version>
+  getMany(keys: Iterable<string>): Promise<Map<string, Entry>>
+  /**
+   * Atomic multi-key write (Eiger-style write-only transaction): at every site, all of the ops
+   * become visible together or none does. All ops share one version. Keys must be distinct.
+   */
+  write(ops: WriteOp[]): Promise<Version>
+  /** Opaque token of the session's causal context. */
+  context(): string
+}
+
+/** A secondary index maintained by the site, atomically with every change to a key under `prefix`. */
+export interface IndexDefinition {
+  /** [a-z0-9_-]+ */
+  name: string
+  /** Keys this index covers. */
+  prefix: string
+  /** Changes whenever `terms` changes meaning; a changed fingerprint rebuilds the index. */
+  fingerprint: string
+  /**
+   * Index terms of a key's current value (the entry `get` would return; undefined when absent).
+   * Terms are strings without U+0000; they sort lexicographically (by UTF-16 code units).
+   */
+  terms(key: string, entry: Entry | undefined): string[]
+}
+
+export interface ScanOptions {
+  gt?: string
+  gte?: string
+  lt?: string
+  lte?: string
+  reverse?: boolean
+  limit?: number
+}
+
+export interface Site {
+  readonly id: string
+  session(options?: SessionOptions): Session
+  status(): SiteStatus
+  close(): Promise<void>
+  /** A fresh version from the site's Lamport clock (greater than every version this site has seen). */
+  tick(): Version
+  /** Register (and build or rebuild if needed) a secondary index. Resolves when it is consistent. */
+  ensureIndex(def: IndexDefinition): Promise<void>
+  /** Range scan of an index across all shards, in term order then key order. */
+  scanIndex(name: string, options?: ScanOptions): AsyncIterable<{ term: string; key: string }>
+  /** Keys with a prefix across all shards, in key order (live keys only). */
+  scanKeys(prefix: string, options?: { limit?: number; after?: string }): AsyncIterable<string>
+  /** Wait until every write this site has received is applied (or timeoutMs passes; rejects TIMEOUT). */
+  idle(timeoutMs?: number): Promise<void>
+  /** Subscribe to applied writes (local and remote): called with the keys changed. Returns unsubscribe. */
+  onApplied(listener: (keys: string[], origin: string) => void): () => void
+}

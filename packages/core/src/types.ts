@@ -1,0 +1,39 @@
+/** Lamport time (integer, physical-time seeded) + origin site. Total order: time, then site. */
+export type Version = { time: number; site: string }
+
+export type Value = null | boolean | number | string | Uint8Array | Date | Value[] | { [k: string]: Value }
+
+export type Entry = {
+  key: string
+  value: Value
+  version: Version
+  siblings?: Array<{ value: Value; version: Version }>
+}
+
+export type PeerState = 'connected' | 'synchronizing' | 'disconnected' | 'unknown'
+
+export type SiteStatus = {
+  id: string
+  peers: Array<{ id: string; state: PeerState; lastSeenMs?: number; pendingOut: number }>
+  pendingIn: number
+}
+
+export type MergeFunction = (a: Value, b: Value) => Value
+export type ConflictMode = 'lww' | 'return-all' | MergeFunction
+export type ConflictOption = ConflictMode | { default?: ConflictMode; prefixes?: Record<string, ConflictMode> }
+export type Durability = 'fsync' | 'relaxed'
+
+/** Injected time source (TigerBeetle style): library code never calls Date.now() itself. */
+export interface Clock {
+  /** Wall-clock milliseconds; used to seed Lamport times and for timers' bookkeeping. */
+  nowMs(): number
+}
+
+/** Injected randomness: a function returning a float in [0, 1). */
+export type Random = () => number
+
+export function compareVersions(a: Version, b: Version): number {
+  if (a.time !== b.time) return a.time < b.time ? -1 : 1
+  if (a.site === b.site) return 0
+  return a.site < b.site ? -1 : 1
+}
