@@ -1,1 +1,5 @@
-export {}
+export * from './harness.js'
+export { startDelayProxy, freePort, type DelayProxy, type DelayProxyOptions } from './delay-proxy.js'
+export { renderFigure, lineChart, barChart } from './svg.js'
+export { renderMarkdown, writeMarkdown, validateReport } from './report.js'
+export { benchmarks } from './registry.js'
