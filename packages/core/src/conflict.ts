@@ -1,0 +1,136 @@
+import { assertValue, decodeValue } from './codec.js'
+import { CausewayError } from './errors.js'
+import type { ConflictMode, ConflictOption, Entry, MergeFunction, Value, Version } from './types.js'
+import { compareVersions } from './types.js'
+import type { Dot, StreamId } from './context.js'
+
+/**
+ * One concurrent version of a key as stored: Lamport version, the write's dot (stream, seq) and the
+ * encoded value (`undefined` = tombstone).
+ */
+export interface Sibling {
+  time: number
+  site: string
+  stream: StreamId
+  seq: number
+  value: Uint8Array | undefined
+}
+
+/** A key's state: its concurrent siblings, highest version first. Empty = never written here. */
+export type KeyState = Sibling[]
+
+export function versionOf(s: Sibling): Version {
+  return { time: s.time, site: s.site }
+}
+
+function cmpSib(a: Sibling, b: Sibling): number {
+  return compareVersions(versionOf(b), versionOf(a))
+}
+
+export type Resolver = (key: string) => ConflictMode
+
+export function validateConflicts(opt: unknown): Resolver {
+  const isMode = (m: unknown): m is ConflictMode => m === 'lww' || m === 'return-all' || typeof m === 'function'
+  if (opt === undefined) return () => 'lww'
+  if (isMode(opt)) return () => opt
+  if (typeof opt !== 'object' || opt === null) throw new CausewayError('INVALID_OPTIONS', "conflicts must be 'lww', 'return-all', a merge function or { default, prefixes }")
+  const o = opt as { default?: unknown; prefixes?: unknown }
+  for (const k of Object.keys(o)) {
+    if (k !== 'default' && k !== 'prefixes') throw new CausewayError('INVALID_OPTIONS', `conflicts has an unknown field '${k}'`)
+  }
+  const def = o.default ?? 'lww'
+  if (!isMode(def)) throw new CausewayError('INVALID_OPTIONS', 'conflicts.default is not a conflict mode')
+  const prefixes: Array<[string, ConflictMode]> = []
+  if (o.prefixes !== undefined) {
+    if (typeof o.prefixes !== 'object' || o.prefixes === null) throw new CausewayError('INVALID_OPTIONS', 'conflicts.prefixes must be an object')
+    for (const [p, m] of Object.entries(o.prefixes)) {
+      if (!isMode(m)) throw new CausewayError('INVALID_OPTIONS', `conflicts.prefixes['${p}'] is not a conflict mode`)
+      prefixes.push([p, m])
+    }
+  }
+  // Longest prefix wins.
+  prefixes.sort((a, b) => b[0].length - a[0].length)
+  return (key) => {
+    for (const [p, m] of prefixes) if (key.startsWith(p)) return m
+    return def
+  }
+}
+
+export interface IncomingWrite {
+  time: number
+  site: string
+  stream: StreamId
+  seq: number
+  value: Uint8Array | undefined
+  /** Versions of this key the writing session had observed: exactly these are superseded. */
+  supersedes: Version[]
+}
+
+/**
+ * Apply a write to a key's state. Pure; returns the same array object when nothing changes
+ * (a duplicate, or a write an LWW winner already dominates). Commutative for concurrent writes,
+ * which is what makes sites converge whatever the delivery order.
+ */
+export function applyToState(state: KeyState, w: IncomingWrite, mode: ConflictMode): KeyState {
+  for (const s of state) if (s.time === w.time && s.site === w.site) return state // duplicate
+  const sib: Sibling = { time: w.time, site: w.site, stream: w.stream, seq: w.seq, value: w.value }
+  if (mode === 'lww') {
+    // Only the highest version matters for LWW; older ones are garbage the moment they lose.
+    if (state.length > 0 && cmpSib(sib, state[0]!) > 0) return state
+    return [sib]
+  }
+  const next = state.filter((s) => !w.supersedes.some((v) => v.time === s.time && v.site === s.site))
+  next.push(sib)
+  next.sort(cmpSib)
+  return next
+}
+
+/** What `get` returns for a state, or undefined when no live value remains. */
+export function viewOf(key: string, state: KeyState, mode: ConflictMode): Entry | undefined {
+  const live = state.filter((s) => s.value !== undefined)
+  if (live.length === 0) return undefined
+  const winner = live[0]!
+  if (mode === 'lww') return { key, value: decodeValue(winner.value!), version: versionOf(winner) }
+  if (mode === 'return-all') {
+    const e: Entry = { key, value: decodeValue(winner.value!), version: versionOf(winner) }
+    if (live.length > 1) e.siblings = live.map((s) => ({ value: decodeValue(s.value!), version: versionOf(s) }))
+    return e
+  }
+  return { key, value: mergeValues(live, mode), version: versionOf(winner) }
+}
+
+function mergeValues(live: Sibling[], merge: MergeFunction): Value {
+  // Fold oldest to newest; the laws make the order irrelevant, a fixed order makes bugs reproducible.
+  let acc = decodeValue(live[live.length - 1]!.value!)
+  for (let i = live.length - 2; i >= 0; i--) {
+    let out: Value
+    try {
+      out = merge(acc, decodeValue(live[i]!.value!))
+      assertValue(out)
+    } catch (e) {
+      throw new CausewayError('MERGE_FAILED', 'the merge function threw or returned a non-Value', { cause: e })
+    }
+    acc = out
+  }
+  return acc
+}
+
+/** The versions and dots a session observes when it reads this state. */
+export function observationOf(state: KeyState): { versions: Version[]; dots: Dot[] } {
+  return { versions: state.map(versionOf), dots: state.map((s) => [s.stream, s.seq] as Dot) }
+}
+
+// --- storage encoding of key states: [[time, site, stream, seq, value|null], ...]
+
+export function stateToWire(state: KeyState): unknown[] {
+  return state.map((s) => [s.time, s.site, s.stream, s.seq, s.value ?? null])
+}
+
+export function stateFromWire(x: unknown): KeyState {
+  if (!Array.isArray(x)) throw new CausewayError('STORAGE_ERROR', 'corrupt key state')
+  return x.map((r) => {
+    if (!Array.isArray(r) || r.length !== 5) throw new CausewayError('STORAGE_ERROR', 'corrupt key state')
+    const v = r[4]
+    return { time: r[0], site: r[1], stream: r[2], seq: r[3], value: v === null ? undefined : v instanceof Uint8Array ? v : undefined }
+  })
+}

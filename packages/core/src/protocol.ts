@@ -1,0 +1,94 @@
+import { decodeUntrusted, encode } from './codec.js'
+import { isSeq, isStreamId, type StreamId } from './context.js'
+import { CausewayError } from './errors.js'
+
+/** Replication protocol version carried in every hello; a peer with another version is refused. */
+export const PROTOCOL_VERSION = 1
+
+export type Vector = Array<[StreamId, number]>
+
+/**
+ * Frames between two sites' engines (inside whatever transport framing the network uses).
+ * - hello: first frame after a connection comes up: who I am, whether I accept/send writes, my
+ *   received vector (the peer resumes sending from it) and the sites I receive writes from directly.
+ * - writes: encoded WriteEntry bytes, in stream order per stream.
+ * - ack: my received vector advanced durably (lets the sender trim its log and count pendingOut).
+ * - nack: I dropped entries of `stream` after a gap; resend from `have` + 1.
+ * - beat: heartbeat with my received vector and direct upstreams (aliveness, relay pruning).
+ */
+export type Frame =
+  | { t: 'hello'; v: number; site: string; accepts: boolean; sends: boolean; rv: Vector; ups: string[] }
+  | { t: 'writes'; e: Uint8Array[] }
+  | { t: 'ack'; rv: Vector }
+  | { t: 'nack'; stream: StreamId; have: number }
+  | { t: 'beat'; rv: Vector; ups: string[] }
+
+export const MAX_FRAME_ENTRIES = 4096
+const SITE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
+
+export function encodeFrame(f: Frame): Uint8Array {
+  switch (f.t) {
+    case 'hello':
+      return copy(encode([0, f.v, f.site, f.accepts, f.sends, f.rv, f.ups]))
+    case 'writes':
+      return copy(encode([1, f.e]))
+    case 'ack':
+      return copy(encode([2, f.rv]))
+    case 'nack':
+      return copy(encode([3, f.stream, f.have]))
+    case 'beat':
+      return copy(encode([4, f.rv, f.ups]))
+  }
+}
+
+function copy(b: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(b)
+}
+
+function vector(x: unknown): Vector {
+  if (!Array.isArray(x) || x.length > 100_000) throw bad('vector')
+  const out: Vector = []
+  for (const p of x) {
+    if (!Array.isArray(p) || p.length !== 2 || !isStreamId(p[0]) || !(p[1] === 0 || isSeq(p[1]))) throw bad('vector entry')
+    out.push([p[0], p[1]])
+  }
+  return out
+}
+
+function sites(x: unknown): string[] {
+  if (!Array.isArray(x) || x.length > 10_000) throw bad('site list')
+  for (const s of x) if (typeof s !== 'string' || !SITE_RE.test(s)) throw bad('site id')
+  return x as string[]
+}
+
+function bad(what: string): CausewayError {
+  return new CausewayError('INVALID_FRAME', `invalid frame: ${what}`)
+}
+
+/** Decode and validate a frame from a peer. Throws INVALID_FRAME; never returns a half-checked frame. */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  const x = decodeUntrusted(bytes)
+  if (!Array.isArray(x) || x.length === 0) throw bad('shape')
+  switch (x[0]) {
+    case 0: {
+      if (x.length !== 7 || typeof x[1] !== 'number' || typeof x[2] !== 'string' || !SITE_RE.test(x[2]) || typeof x[3] !== 'boolean' || typeof x[4] !== 'boolean') throw bad('hello')
+      return { t: 'hello', v: x[1], site: x[2], accepts: x[3], sends: x[4], rv: vector(x[5]), ups: sites(x[6]) }
+    }
+    case 1: {
+      if (x.length !== 2 || !Array.isArray(x[1]) || x[1].length > MAX_FRAME_ENTRIES) throw bad('writes')
+      for (const e of x[1]) if (!(e instanceof Uint8Array)) throw bad('writes entry')
+      return { t: 'writes', e: x[1] as Uint8Array[] }
+    }
+    case 2:
+      if (x.length !== 2) throw bad('ack')
+      return { t: 'ack', rv: vector(x[1]) }
+    case 3:
+      if (x.length !== 3 || !isStreamId(x[1]) || !(x[2] === 0 || isSeq(x[2]))) throw bad('nack')
+      return { t: 'nack', stream: x[1], have: x[2] as number }
+    case 4:
+      if (x.length !== 3) throw bad('beat')
+      return { t: 'beat', rv: vector(x[1]), ups: sites(x[2]) }
+    default:
+      throw bad('type')
+  }
+}

@@ -1,0 +1,348 @@
+import type { ShardDb, IndexDefinition } from './api.js'
+import { decodeUntrusted, encode } from './codec.js'
+import { applyToState, stateFromWire, stateToWire, viewOf, type KeyState, type Resolver } from './conflict.js'
+import type { Dot, StreamId } from './context.js'
+import { encodeEntry, type WriteEntry, type WriteEntryOp } from './entry.js'
+import { CausewayError, invariant } from './errors.js'
+import type { LamportClock } from './clock.js'
+import type { Version } from './types.js'
+
+// Storage layout of one shard (string keys, binary values):
+//   k!<key>               key state (siblings)
+//   l!<stream>!<seq16>    replication log entry (encoded WriteEntry, exact origin bytes)
+//   m!rv!<stream>         highest contiguous seq of <stream> durably received (in the stream's log shard)
+//   m!ap!<stream>         highest seq of <stream> applied in this shard by a separate apply batch
+//   m!gc!<stream>         log entries up to here were trimmed (every configured peer has them)
+//   m!clock               Lamport high-water mark
+//   i!<index>!<term>\0<key>   secondary index entry
+export const K = 'k!'
+export const seqKey = (seq: number): string => String(seq).padStart(16, '0')
+export const logKey = (stream: StreamId, seq: number): string => `l!${stream}!${seqKey(seq)}`
+export const logPrefix = (stream: StreamId): string => `l!${stream}!`
+
+/** What a shard needs from its site (injected, so a shard knows nothing of networks or sessions). */
+export interface ShardHost {
+  readonly siteId: string
+  readonly clock: LamportClock
+  readonly fsync: boolean
+  readonly modeOf: Resolver
+  indexesFor(key: string): IndexDefinition[]
+  /** Next local sequence number of stream `<site>/<shard>` (allocated at batch build time). */
+  allocSeq(shard: number): number
+  /** Roll back allocations after a failed batch, so the stream never has a gap. */
+  releaseSeq(shard: number, seq: number): void
+}
+
+export interface LocalWriteItem {
+  kind: 'local'
+  ops: WriteEntryOp[]
+  deps: Dot[]
+  /** The new version must exceed this time (everything the session has seen). */
+  atLeastTime: number
+  /** true: only log the write here (a multi-shard write applies to each shard afterwards). */
+  logOnly: boolean
+  resolve: (r: { entry: WriteEntry; bytes: Uint8Array }) => void
+  reject: (e: unknown) => void
+}
+export interface ApplyItem {
+  kind: 'apply'
+  entry: WriteEntry
+  ops: WriteEntryOp[]
+  /** Staged states become visible only when the site installs all shards of the entry together. */
+  stage: boolean
+  resolve: (states: Map<string, KeyState>) => void
+  reject: (e: unknown) => void
+}
+export interface LogItem {
+  kind: 'log'
+  stream: StreamId
+  entries: Array<{ seq: number; bytes: Uint8Array; time: number }>
+  resolve: () => void
+  reject: (e: unknown) => void
+}
+export interface ReindexItem {
+  kind: 'reindex'
+  index: IndexDefinition
+  keys: string[]
+  resolve: () => void
+  reject: (e: unknown) => void
+}
+export type ShardItem = LocalWriteItem | ApplyItem | LogItem | ReindexItem
+
+const MAX_ITEMS_PER_BATCH = 2048
+/** Bound on queued items per shard: callers wait (back-pressure) beyond it. */
+export const MAX_QUEUED_ITEMS = 65_536
+
+type BatchOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
+
+export class Shard {
+  readonly cache = new Map<string, KeyState>()
+  /** States written to disk but not yet visible (multi-shard writes waiting for their other shards). */
+  readonly staged = new Map<string, KeyState>()
+  private queue: ShardItem[] = []
+  private flushing = false
+  private loadsInFlight = 0
+  private pins = 0
+  private clockMark = 0
+  closed = false
+  /** Resolved whenever the queue drains (for close and idle checks). */
+  private drainWaiters: Array<() => void> = []
+
+  constructor(
+    readonly index: number,
+    readonly db: ShardDb,
+    private readonly host: ShardHost,
+    private readonly maxCacheEntries: number,
+  ) {}
+
+  get busy(): boolean {
+    return this.flushing || this.queue.length > 0 || this.deferred.length > 0
+  }
+  get queued(): number {
+    return this.queue.length
+  }
+
+  enqueue(item: ShardItem): void {
+    invariant(!this.closed, 'enqueue on a closed shard')
+    this.queue.push(item)
+    if (!this.flushing) void this.flushLoop()
+  }
+
+  whenDrained(): Promise<void> {
+    if (!this.busy) return Promise.resolve()
+    return new Promise((r) => this.drainWaiters.push(r))
+  }
+
+  pin(): void {
+    this.pins++
+  }
+  unpin(): void {
+    this.pins--
+    this.evict()
+  }
+
+  /** Make sure the committed states of `keys` are in the cache (reads see only committed state). */
+  async load(keys: string[]): Promise<void> {
+    const missing: string[] = []
+    for (const k of keys) if (!this.cache.has(k)) missing.push(k)
+    if (missing.length === 0) return
+    this.loadsInFlight++
+    try {
+      const vals = await this.db.getMany(missing.map((k) => K + k))
+      for (let i = 0; i < missing.length; i++) {
+        const k = missing[i]!
+        // A commit that raced with this read has already installed a newer state: keep it.
+        if (this.cache.has(k)) continue
+        const v = vals[i]
+        this.cache.set(k, v === undefined ? [] : stateFromWire(decodeUntrusted(v)))
+      }
+    } finally {
+      this.loadsInFlight--
+    }
+    this.evict()
+  }
+
+  /** Committed state of a key; call after load() in the same synchronous step. */
+  peek(key: string): KeyState {
+    const s = this.cache.get(key)
+    invariant(s !== undefined, 'peek of an unloaded key')
+    return s
+  }
+
+  private evict(): void {
+    // Never evict while a read is in flight (it could re-insert a stale state) or a snapshot is pinned.
+    if (this.loadsInFlight > 0 || this.pins > 0 || this.cache.size <= this.maxCacheEntries) return
+    let excess = this.cache.size - this.maxCacheEntries
+    for (const k of this.cache.keys()) {
+      if (excess <= 0) break
+      if (this.staged.has(k)) continue
+      this.cache.delete(k)
+      excess--
+    }
+  }
+
+  /** Make staged keys visible (the multi-shard writes that staged them are complete everywhere). */
+  installStaged(keys: Iterable<string>): void {
+    for (const k of keys) {
+      const s = this.staged.get(k)
+      if (s === undefined) continue
+      this.staged.delete(k)
+      this.cache.set(k, s)
+    }
+    if (this.deferred.length > 0) {
+      const d = this.deferred
+      this.deferred = []
+      this.queue.unshift(...d)
+      if (!this.flushing) void this.flushLoop()
+    }
+    this.evict()
+  }
+
+  get hasDeferred(): boolean {
+    return this.deferred.length > 0
+  }
+
+  /** The state writes build on: staged (written, not yet visible) before committed. */
+  private baseState(key: string): KeyState {
+    return this.staged.get(key) ?? this.peek(key)
+  }
+
+  private async flushLoop(): Promise<void> {
+    this.flushing = true
+    try {
+      while (this.queue.length > 0) {
+        const items = this.queue.splice(0, MAX_ITEMS_PER_BATCH)
+        await this.flush(items)
+      }
+    } finally {
+      this.flushing = false
+      const w = this.drainWaiters
+      this.drainWaiters = []
+      for (const r of w) r()
+    }
+  }
+
+  /** Local puts on keys a multi-shard write has staged wait until it becomes visible (atomicity). */
+  private deferred: ShardItem[] = []
+
+  private async flush(all: ShardItem[]): Promise<void> {
+    const items: ShardItem[] = []
+    for (const it of all) {
+      if (it.kind === 'local' && !it.logOnly && this.staged.size > 0 && it.ops.some((o) => this.staged.has(o.key))) this.deferred.push(it)
+      else items.push(it)
+    }
+    if (items.length === 0) return
+    const keys: string[] = []
+    for (const it of items) {
+      if (it.kind === 'local' && !it.logOnly) for (const o of it.ops) keys.push(o.key)
+      else if (it.kind === 'apply') for (const o of it.ops) keys.push(o.key)
+      else if (it.kind === 'reindex') keys.push(...it.keys)
+    }
+    this.pin()
+    const allocated: number[] = []
+    try {
+      try {
+        await this.load(keys)
+      } catch (e) {
+        for (const it of items) it.reject(new CausewayError('STORAGE_ERROR', 'shard read failed', { cause: e }))
+        return
+      }
+      const ops: BatchOp[] = []
+      const next = new Map<string, KeyState>() // states produced by this batch, in order
+      const stagedNext = new Map<string, KeyState>()
+      const results: Array<() => void> = []
+      let sync = false
+      let maxTime = 0
+      const rmw = (key: string, w: Parameters<typeof applyToState>[1], stage: boolean): KeyState => {
+        const before = next.get(key) ?? stagedNext.get(key) ?? this.baseState(key)
+        const mode = this.host.modeOf(key)
+        const after = applyToState(before, w, mode)
+        if (after !== before) {
+          ops.push({ type: 'put', key: K + key, value: encode(stateToWire(after)).slice() })
+          this.indexOps(key, before, after, ops)
+        }
+        if (stage) stagedNext.set(key, after)
+        else next.set(key, after)
+        return after
+      }
+      for (const it of items) {
+        switch (it.kind) {
+          case 'local': {
+            sync ||= this.host.fsync
+            const seq = this.host.allocSeq(this.index)
+            allocated.push(seq)
+            const v: Version = this.host.clock.tick(it.atLeastTime)
+            const entry: WriteEntry = { stream: `${this.host.siteId}/${this.index}`, seq, time: v.time, site: v.site, deps: it.deps, ops: it.ops }
+            const bytes = encodeEntry(entry)
+            maxTime = Math.max(maxTime, v.time)
+            ops.push({ type: 'put', key: logKey(entry.stream, seq), value: bytes })
+            ops.push({ type: 'put', key: `m!rv!${entry.stream}`, value: encode(seq).slice() })
+            if (!it.logOnly) {
+              for (const o of it.ops) rmw(o.key, { time: v.time, site: v.site, stream: entry.stream, seq, value: o.value, supersedes: o.supersedes }, false)
+            }
+            results.push(() => it.resolve({ entry, bytes }))
+            break
+          }
+          case 'apply': {
+            const e = it.entry
+            maxTime = Math.max(maxTime, e.time)
+            const changed = new Map<string, KeyState>()
+            for (const o of it.ops) {
+              changed.set(o.key, rmw(o.key, { time: e.time, site: e.site, stream: e.stream, seq: e.seq, value: o.value, supersedes: o.supersedes }, it.stage))
+            }
+            ops.push({ type: 'put', key: `m!ap!${e.stream}`, value: encode(e.seq).slice() })
+            results.push(() => it.resolve(changed))
+            break
+          }
+          case 'log': {
+            sync ||= this.host.fsync
+            for (const en of it.entries) {
+              ops.push({ type: 'put', key: logKey(it.stream, en.seq), value: en.bytes })
+              maxTime = Math.max(maxTime, en.time)
+            }
+            ops.push({ type: 'put', key: `m!rv!${it.stream}`, value: encode(it.entries[it.entries.length - 1]!.seq).slice() })
+            results.push(() => it.resolve())
+            break
+          }
+          case 'reindex': {
+            for (const key of it.keys) {
+              const state = next.get(key) ?? this.baseState(key)
+              const entry = viewOf(key, state, this.host.modeOf(key))
+              for (const t of safeTerms(it.index, key, entry)) ops.push({ type: 'put', key: indexKey(it.index.name, t, key), value: EMPTY })
+            }
+            results.push(() => it.resolve())
+            break
+          }
+        }
+      }
+      if (maxTime > this.clockMark) {
+        this.clockMark = maxTime
+        ops.push({ type: 'put', key: 'm!clock', value: encode(maxTime).slice() })
+      }
+      try {
+        await this.db.batch(ops as never, { sync } as never)
+      } catch (e) {
+        // Nothing of this batch is on disk: give back the sequence numbers so streams stay gapless.
+        for (let i = allocated.length - 1; i >= 0; i--) this.host.releaseSeq(this.index, allocated[i]!)
+        const err = new CausewayError('STORAGE_ERROR', 'shard write failed', { cause: e })
+        for (const it of items) it.reject(err)
+        return
+      }
+      // Visible only now that it is durable (per the durability mode).
+      for (const [k, s] of next) this.cache.set(k, s)
+      for (const [k, s] of stagedNext) this.staged.set(k, s)
+      for (const r of results) r()
+    } finally {
+      this.unpin()
+    }
+  }
+
+  private indexOps(key: string, before: KeyState, after: KeyState, ops: BatchOp[]): void {
+    const defs = this.host.indexesFor(key)
+    if (defs.length === 0) return
+    const mode = this.host.modeOf(key)
+    const vb = viewOf(key, before, mode)
+    const va = viewOf(key, after, mode)
+    for (const d of defs) {
+      const tb = new Set(safeTerms(d, key, vb))
+      const ta = new Set(safeTerms(d, key, va))
+      for (const t of tb) if (!ta.has(t)) ops.push({ type: 'del', key: indexKey(d.name, t, key) })
+      for (const t of ta) if (!tb.has(t)) ops.push({ type: 'put', key: indexKey(d.name, t, key), value: EMPTY })
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0)
+
+export function indexKey(name: string, term: string, key: string): string {
+  return `i!${name}!${term}\u0000${key}`
+}
+
+function safeTerms(d: IndexDefinition, key: string, e: Parameters<IndexDefinition['terms']>[1]): string[] {
+  const ts = d.terms(key, e)
+  for (const t of ts) {
+    // A bad term would corrupt the index layout: this is a programming error of the index definition.
+    invariant(typeof t === 'string' && !t.includes('\u0000'), `index ${d.name} produced an invalid term`)
+  }
+  return ts
+}

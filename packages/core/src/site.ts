@@ -1,0 +1,1309 @@
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { IndexDefinition, Logger, OpenSiteOptions, ScanOptions, Session, SessionOptions, ShardDb, Site, StorageFactory, WriteOp } from './api.js'
+import { LamportClock, systemClock } from './clock.js'
+import { assertKey, decodeUntrusted, encodeValue, hash32 } from './codec.js'
+import { observationOf, validateConflicts, viewOf, type KeyState, type Resolver } from './conflict.js'
+import { CausalContext, type Dot, type StreamId } from './context.js'
+import { decodeEntry, MAX_OPS_PER_WRITE, type WriteEntry, type WriteEntryOp } from './entry.js'
+import { CausewayError, invariant } from './errors.js'
+import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
+import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Vector } from './protocol.js'
+import { indexKey, K, logKey, logPrefix, Shard, type ShardHost } from './shard.js'
+import type { Clock, Entry, PeerState, SiteStatus, Value, Version } from './types.js'
+
+const SITE_ID_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
+const INDEX_NAME_RE = /^[a-z0-9_-]{1,64}$/
+const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
+/** Entries kept in memory per stream for live relaying and applying without a log read. */
+const RING_ENTRIES = 4096
+const RING_BYTES = 8 * 1024 * 1024
+/** Bounds of one writes frame and of one apply round. */
+const FRAME_ENTRIES = 1024
+const FRAME_BYTES = 1024 * 1024
+const ROUND_ENTRIES = 2048
+/** Frames from one peer waiting to be processed; beyond this they are dropped and nacked. */
+const MAX_INBOUND_FRAMES = 256
+/** Limit on the encoded size of one write entry (so it always fits one frame of any transport). */
+const MAX_ENTRY_BYTES = 3 * 1024 * 1024
+
+const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
+
+interface RingItem {
+  bytes: Uint8Array
+  entry: WriteEntry | undefined
+}
+
+interface StreamState {
+  id: StreamId
+  origin: string
+  logShard: number
+  /** Contiguous prefix durably in the log (relayable). */
+  rv: number
+  /** Contiguous prefix accepted for logging (>= rv). */
+  accepted: number
+  /** Contiguous prefix applied (visible). */
+  av: number
+  /** Applied seqs above av (out-of-order completion). */
+  done: Set<number>
+  /** Next seq the applier dispatches (remote streams). */
+  next: number
+  /** Log trimmed up to here. */
+  gc: number
+  ring: Map<number, RingItem>
+  ringBytes: number
+}
+
+interface PeerLink {
+  id: string
+  up: boolean
+  helloIn: boolean
+  everSeen: boolean
+  lastSeenAt: number
+  theirAccepts: boolean
+  theirSends: boolean
+  neverAccepts: boolean
+  /** What the peer is known to hold, per stream (from hello, beats, acks and what it sent us). */
+  known: Map<StreamId, number>
+  /** Highest seq sent on the current connection, per stream. */
+  cursor: Map<StreamId, number>
+  ups: Set<string>
+  blocked: boolean
+  pumping: boolean
+  repump: boolean
+  inbound: Promise<void>
+  inboundDepth: number
+}
+
+interface ReadyLocal {
+  entry: WriteEntry
+  resolve: () => void
+  reject: (e: unknown) => void
+}
+
+function defaultStorage(kind: 'level' | 'memory'): StorageFactory {
+  return (index, dir) => {
+    if (kind === 'memory') {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return new MemoryLevelCtor!({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as ShardDb
+    }
+    return new ClassicLevelCtor!(join(dir!, `shard-${index}`), { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as ShardDb
+  }
+}
+
+type LevelCtor = new (...args: unknown[]) => unknown
+let ClassicLevelCtor: LevelCtor | undefined
+let MemoryLevelCtor: LevelCtor | undefined
+async function loadLevels(kind: 'level' | 'memory'): Promise<void> {
+  if (kind === 'level' && !ClassicLevelCtor) ClassicLevelCtor = (await import('classic-level')).ClassicLevel as unknown as LevelCtor
+  if (kind === 'memory' && !MemoryLevelCtor) MemoryLevelCtor = (await import('memory-level')).MemoryLevel as unknown as LevelCtor
+}
+
+interface ValidOptions {
+  id: string
+  dir: string | undefined
+  shards: number
+  resolver: Resolver
+  fsync: boolean
+  network: NetworkAdapter | undefined
+  maxValueBytes: number
+  storage: StorageFactory
+  storageKind: 'level' | 'memory' | 'custom'
+  clock: Clock
+  cacheEntries: number
+  heartbeatMs: number
+  logger: Logger
+}
+
+function validateOptions(o: unknown): ValidOptions {
+  const bad = (m: string): never => {
+    throw new CausewayError('INVALID_OPTIONS', m)
+  }
+  if (typeof o !== 'object' || o === null) return bad('openSite needs an options object')
+  const x = o as OpenSiteOptions
+  if (typeof x.id !== 'string' || !SITE_ID_RE.test(x.id)) bad(`site id must match ${SITE_ID_RE}, got ${JSON.stringify(x.id)}`)
+  if (x.dir !== undefined && (typeof x.dir !== 'string' || x.dir.length === 0)) bad('dir must be a non-empty string')
+  const shards = x.shards ?? 4
+  if (!Number.isInteger(shards) || shards < 1 || shards > 64) bad(`shards must be an integer in 1..64, got ${String(x.shards)}`)
+  const durability = x.durability ?? 'fsync'
+  if (durability !== 'fsync' && durability !== 'relaxed') bad(`durability must be 'fsync' or 'relaxed'`)
+  const maxValueBytes = x.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
+  if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1 || maxValueBytes > 64 * 1024 * 1024) bad('maxValueBytes must be an integer in 1..64 MiB')
+  const net = x.network
+  if (net !== undefined && (typeof net !== 'object' || net === null || typeof net.start !== 'function' || typeof net.send !== 'function' || typeof net.peers !== 'function')) {
+    bad('network must be a network adapter (from @causeway/sim or @causeway/libp2p)')
+  }
+  const storageOpt = x.storage ?? 'level'
+  if (storageOpt !== 'level' && storageOpt !== 'memory' && typeof storageOpt !== 'function') bad(`storage must be 'level', 'memory' or a factory`)
+  const cacheEntries = x.cacheEntries ?? 100_000
+  if (!Number.isInteger(cacheEntries) || cacheEntries < 16) bad('cacheEntries must be an integer >= 16')
+  const heartbeatMs = x.heartbeatMs ?? 1000
+  if (typeof heartbeatMs !== 'number' || !(heartbeatMs >= 10)) bad('heartbeatMs must be >= 10')
+  let resolver: Resolver
+  try {
+    resolver = validateConflicts(x.conflicts)
+  } catch (e) {
+    throw e
+  }
+  if (x.clock !== undefined && typeof x.clock?.nowMs !== 'function') bad('clock must have nowMs()')
+  return {
+    id: x.id,
+    dir: x.dir,
+    shards,
+    resolver,
+    fsync: durability === 'fsync',
+    network: net,
+    maxValueBytes,
+    storage: typeof storageOpt === 'function' ? storageOpt : defaultStorage(storageOpt),
+    storageKind: typeof storageOpt === 'function' ? 'custom' : storageOpt,
+    clock: x.clock ?? systemClock,
+    cacheEntries,
+    heartbeatMs,
+    logger: x.logger ?? silentLogger,
+  }
+}
+
+/** Open a site. Validates, opens the shards, recovers, then joins the network. */
+export async function createSite(options: OpenSiteOptions): Promise<Site> {
+  const o = validateOptions(options)
+  if (o.storageKind !== 'custom') await loadLevels(o.storageKind as 'level' | 'memory')
+  let dir = o.dir
+  if (o.storageKind === 'level') {
+    if (dir === undefined) dir = mkdtempSync(join(tmpdir(), `causeway-${o.id}-`))
+    mkdirSync(dir, { recursive: true })
+  }
+  const dbs: ShardDb[] = []
+  try {
+    for (let i = 0; i < o.shards; i++) {
+      const db = o.storage(i, dir)
+      dbs.push(db)
+      await db.open()
+    }
+  } catch (e) {
+    await Promise.allSettled(dbs.map((d) => d.close()))
+    const cause = e as { code?: string; cause?: { code?: string } }
+    if (cause?.cause?.code === 'LEVEL_LOCKED' || cause?.code === 'LEVEL_LOCKED') {
+      throw new CausewayError('LOCKED', `${dir} is already opened by another site`, { cause: e })
+    }
+    throw new CausewayError('STORAGE_ERROR', `cannot open the shards under ${dir}`, { cause: e })
+  }
+  if (dir !== undefined && o.storageKind === 'level') {
+    const metaPath = join(dir, 'causeway.json')
+    if (existsSync(metaPath)) {
+      let meta: { id?: unknown; shards?: unknown }
+      try {
+        meta = JSON.parse(readFileSync(metaPath, 'utf8'))
+      } catch (e) {
+        await Promise.allSettled(dbs.map((d) => d.close()))
+        throw new CausewayError('STORAGE_ERROR', `${metaPath} is corrupt`, { cause: e })
+      }
+      if (meta.id !== o.id || meta.shards !== o.shards) {
+        await Promise.allSettled(dbs.map((d) => d.close()))
+        throw new CausewayError('INVALID_OPTIONS', `${dir} holds site '${String(meta.id)}' with ${String(meta.shards)} shards; reopen it with the same id and shards`)
+      }
+    } else {
+      writeFileSync(metaPath, JSON.stringify({ format: 1, id: o.id, shards: o.shards }) + '\n')
+    }
+  }
+  const site = new SiteImpl(o, dbs)
+  try {
+    await site.recover()
+    await site.join()
+  } catch (e) {
+    await site.close().catch(() => {})
+    throw e
+  }
+  return site
+}
+
+class SiteImpl implements Site, ShardHost, NetworkHandler {
+  readonly id: string
+  readonly siteId: string
+  readonly clock: LamportClock
+  readonly fsync: boolean
+  readonly modeOf: Resolver
+  private readonly shards: Shard[]
+  private readonly streams = new Map<StreamId, StreamState>()
+  private readonly localSeq: number[]
+  private readonly peers = new Map<string, PeerLink>()
+  private readonly indexes = new Map<string, IndexDefinition>()
+  private readonly listeners = new Set<(keys: string[], origin: string) => void>()
+  private waiters: Array<{ deps: Dot[]; resolve: () => void }> = []
+  private localReady: ReadyLocal[] = []
+  private applying = false
+  private applyAgain = false
+  private closed = false
+  private failed: Error | undefined
+  private heartbeat: NodeJS.Timeout | undefined
+  private beats = 0
+  private readonly log: Logger
+  private readonly wall: Clock
+
+  constructor(private readonly o: ValidOptions, dbs: ShardDb[]) {
+    this.id = o.id
+    this.siteId = o.id
+    this.fsync = o.fsync
+    this.modeOf = o.resolver
+    this.log = o.logger
+    this.wall = o.clock
+    this.clock = new LamportClock(o.id, o.clock)
+    this.shards = dbs.map((db, i) => new Shard(i, db, this, o.cacheEntries))
+    this.localSeq = dbs.map(() => 0)
+  }
+
+  // ---------------------------------------------------------------- ShardHost
+
+  indexesFor(key: string): IndexDefinition[] {
+    if (this.indexes.size === 0) return []
+    const out: IndexDefinition[] = []
+    for (const d of this.indexes.values()) if (key.startsWith(d.prefix)) out.push(d)
+    return out
+  }
+  allocSeq(shard: number): number {
+    return ++this.localSeq[shard]!
+  }
+  releaseSeq(shard: number, seq: number): void {
+    invariant(this.localSeq[shard] === seq, 'sequence numbers released out of order')
+    this.localSeq[shard] = seq - 1
+  }
+
+  // ---------------------------------------------------------------- streams
+
+  shardOf(key: string): number {
+    return hash32(key) % this.shards.length
+  }
+
+  private stream(id: StreamId): StreamState {
+    let s = this.streams.get(id)
+    if (!s) {
+      const slash = id.indexOf('/')
+      const origin = id.slice(0, slash)
+      const logShard = origin === this.id ? Number(id.slice(slash + 1)) : hash32(id) % this.shards.length
+      invariant(logShard < this.shards.length, `local stream ${id} beyond the shard count`)
+      s = { id, origin, logShard, rv: 0, accepted: 0, av: 0, done: new Set(), next: 1, gc: 0, ring: new Map(), ringBytes: 0 }
+      this.streams.set(id, s)
+    }
+    return s
+  }
+
+  private av(id: StreamId): number {
+    return this.streams.get(id)?.av ?? 0
+  }
+
+  private ringAdd(s: StreamState, seq: number, bytes: Uint8Array, entry: WriteEntry | undefined): void {
+    s.ring.set(seq, { bytes, entry })
+    s.ringBytes += bytes.length
+    while (s.ring.size > RING_ENTRIES || (s.ringBytes > RING_BYTES && s.ring.size > 1)) {
+      const [k, v] = s.ring.entries().next().value as [number, RingItem]
+      s.ring.delete(k)
+      s.ringBytes -= v.bytes.length
+    }
+  }
+
+  private markApplied(s: StreamState, seq: number): void {
+    if (seq <= s.av) return
+    s.done.add(seq)
+    while (s.done.has(s.av + 1)) {
+      s.done.delete(s.av + 1)
+      s.av++
+    }
+  }
+
+  /** Read log entries [from, to] of a stream: from the ring when possible, else from its log shard. */
+  private async readLog(s: StreamState, from: number, to: number, maxEntries: number, maxBytes: number): Promise<Array<{ seq: number } & RingItem>> {
+    const out: Array<{ seq: number } & RingItem> = []
+    let bytes = 0
+    let seq = from
+    while (seq <= to && out.length < maxEntries && bytes < maxBytes) {
+      const r = s.ring.get(seq)
+      if (r) {
+        out.push({ seq, ...r })
+        bytes += r.bytes.length
+        seq++
+        continue
+      }
+      // Fall back to the log for the gap (older than the ring holds).
+      const db = this.shards[s.logShard]!.db
+      const it = db.iterator({ gte: logKey(s.id, seq), lte: logKey(s.id, to), limit: maxEntries - out.length })
+      let got = 0
+      try {
+        for await (const [k, v] of it as AsyncIterable<[string, Uint8Array]>) {
+          const q = Number(k.slice(k.lastIndexOf('!') + 1))
+          if (q !== seq) break
+          out.push({ seq, bytes: v, entry: undefined })
+          bytes += v.length
+          seq++
+          got++
+          if (bytes >= maxBytes || s.ring.has(seq)) break
+        }
+      } finally {
+        await it.close()
+      }
+      if (got === 0) break // trimmed or missing: nothing more to read here
+    }
+    return out
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  async recover(): Promise<void> {
+    const ap: Array<Map<StreamId, number>> = this.shards.map(() => new Map())
+    let clockFloor = 0
+    for (const sh of this.shards) {
+      for await (const [k, v] of sh.db.iterator({ gte: 'm!', lt: 'm"' }) as AsyncIterable<[string, Uint8Array]>) {
+        const n = decodeUntrusted(v)
+        invariant(typeof n === 'number', `corrupt meta record ${k}`)
+        if (k === 'm!clock') clockFloor = Math.max(clockFloor, n)
+        else if (k.startsWith('m!rv!')) {
+          const s = this.stream(k.slice(5))
+          s.rv = Math.max(s.rv, n)
+        } else if (k.startsWith('m!gc!')) {
+          const s = this.stream(k.slice(5))
+          s.gc = Math.max(s.gc, n)
+        } else if (k.startsWith('m!ap!')) ap[sh.index]!.set(k.slice(5), n)
+      }
+    }
+    this.clock.observe(clockFloor)
+    for (const s of this.streams.values()) {
+      s.rv = Math.max(s.rv, s.gc)
+      s.accepted = s.rv
+      s.av = s.gc
+      s.next = s.gc + 1
+      if (s.origin === this.id) this.localSeq[s.logShard] = s.rv
+      let firstUnapplied = 0
+      const db = this.shards[s.logShard]!.db
+      for await (const [k, v] of db.iterator({ gt: logKey(s.id, s.gc), lte: logKey(s.id, s.rv) }) as AsyncIterable<[string, Uint8Array]>) {
+        const seq = Number(k.slice(k.lastIndexOf('!') + 1))
+        const entry = decodeEntry(v, this.o.maxValueBytes)
+        this.clock.observe(entry.time)
+        const dataShards = new Set(entry.ops.map((op) => this.shardOf(op.key)))
+        const atomicLocal = s.origin === this.id && dataShards.size === 1 && dataShards.has(s.logShard)
+        const applied = atomicLocal || [...dataShards].every((d) => (ap[d]!.get(s.id) ?? 0) >= seq)
+        if (applied) this.markApplied(s, seq)
+        else {
+          if (firstUnapplied === 0) firstUnapplied = seq
+          if (s.origin === this.id) this.localReady.push({ entry, resolve: () => {}, reject: () => {} })
+        }
+      }
+      s.next = firstUnapplied === 0 ? s.rv + 1 : firstUnapplied
+      if (s.origin === this.id) s.next = s.rv + 1
+    }
+    if (this.localReady.length > 0 || [...this.streams.values()].some((s) => s.next <= s.rv)) {
+      this.kickApply()
+      await this.idle(60_000)
+    }
+  }
+
+  async join(): Promise<void> {
+    if (!this.o.network) return
+    await this.o.network.start(this.id, this)
+    this.heartbeat = setInterval(() => this.onHeartbeat(), this.o.heartbeatMs)
+    this.heartbeat.unref?.()
+  }
+
+  // ---------------------------------------------------------------- local writes
+
+  private checkOpen(): void {
+    if (this.closed) throw new CausewayError('CLOSED', `site ${this.id} is closed`)
+    if (this.failed) throw new CausewayError('STORAGE_ERROR', `site ${this.id} stopped after a storage failure`, { cause: this.failed })
+  }
+
+  /** Commit a local write (one or more ops). Resolves once durable and visible locally. */
+  async localWrite(ops: WriteEntryOp[], ctx: CausalContext): Promise<{ version: Version; dot: Dot }> {
+    this.checkOpen()
+    const deps = ctx.depList()
+    const atLeast = ctx.maxTime + 1
+    const shardIdx = new Set(ops.map((op) => this.shardOf(op.key)))
+    if (shardIdx.size === 1) {
+      const sh = this.shards[[...shardIdx][0]!]!
+      const { entry, bytes } = await new Promise<{ entry: WriteEntry; bytes: Uint8Array }>((resolve, reject) =>
+        sh.enqueue({ kind: 'local', ops, deps, atLeastTime: atLeast, logOnly: false, resolve, reject }),
+      )
+      const s = this.stream(entry.stream)
+      s.rv = s.accepted = entry.seq
+      s.next = entry.seq + 1
+      this.ringAdd(s, entry.seq, bytes, entry)
+      this.markApplied(s, entry.seq)
+      this.afterApplied([entry])
+      this.pumpAll()
+      return { version: { time: entry.time, site: entry.site }, dot: [entry.stream, entry.seq] }
+    }
+    // Multi-shard: log at the coordinator shard, then apply everywhere in one visibility round.
+    const coord = this.shards[this.shardOf(ops[0]!.key)]!
+    const { entry, bytes } = await new Promise<{ entry: WriteEntry; bytes: Uint8Array }>((resolve, reject) =>
+      coord.enqueue({ kind: 'local', ops, deps, atLeastTime: atLeast, logOnly: true, resolve, reject }),
+    )
+    const s = this.stream(entry.stream)
+    s.rv = s.accepted = entry.seq
+    s.next = entry.seq + 1
+    this.ringAdd(s, entry.seq, bytes, entry)
+    this.pumpAll()
+    await new Promise<void>((resolve, reject) => {
+      this.localReady.push({ entry, resolve, reject })
+      this.kickApply()
+    })
+    return { version: { time: entry.time, site: entry.site }, dot: [entry.stream, entry.seq] }
+  }
+
+  // ---------------------------------------------------------------- apply pipeline
+
+  private kickApply(): void {
+    if (this.applying) {
+      this.applyAgain = true
+      return
+    }
+    void this.applyLoop()
+  }
+
+  private async applyLoop(): Promise<void> {
+    this.applying = true
+    try {
+      do {
+        this.applyAgain = false
+        const progressed = await this.applyRound()
+        if (progressed) this.applyAgain = true
+      } while (this.applyAgain && !this.closed && !this.failed)
+    } catch (e) {
+      this.fail(e)
+    } finally {
+      this.applying = false
+    }
+    this.checkWaiters()
+  }
+
+  /**
+   * One round: every entry whose dependencies are applied (or applied earlier in this round) is
+   * staged in its shards; the round becomes visible all at once when every shard has committed.
+   */
+  private async applyRound(): Promise<boolean> {
+    const ready: WriteEntry[] = []
+    const localDone: ReadyLocal[] = this.localReady.splice(0, ROUND_ENTRIES)
+    for (const l of localDone) ready.push(l.entry)
+    const inRound = new Map<StreamId, number>()
+    const satisfied = (d: Dot): boolean => this.av(d[0]) >= d[1] || (inRound.get(d[0]) ?? 0) >= d[1]
+    let progress = true
+    const remote = [...this.streams.values()].filter((s) => s.origin !== this.id && s.next <= s.rv)
+    const fetched = new Map<StreamId, Array<{ seq: number } & RingItem>>()
+    for (const s of remote) {
+      const items = await this.readLog(s, s.next, s.rv, ROUND_ENTRIES, 16 * 1024 * 1024)
+      fetched.set(s.id, items)
+    }
+    // Repeat passes so that cross-stream dependencies inside the round resolve regardless of order.
+    while (progress && ready.length < ROUND_ENTRIES) {
+      progress = false
+      for (const s of remote) {
+        const items = fetched.get(s.id)!
+        while (items.length > 0 && ready.length < ROUND_ENTRIES) {
+          const it = items[0]!
+          if (s.done.has(it.seq) || it.seq <= s.av) {
+            // Applied before a restart: skip without re-applying.
+            items.shift()
+            s.next = it.seq + 1
+            inRound.set(s.id, it.seq)
+            progress = true
+            continue
+          }
+          const entry = it.entry ?? decodeEntry(it.bytes, this.o.maxValueBytes)
+          it.entry = entry
+          if (!entry.deps.every(satisfied)) break
+          items.shift()
+          ready.push(entry)
+          s.next = it.seq + 1
+          inRound.set(s.id, it.seq)
+          progress = true
+        }
+      }
+    }
+    if (ready.length === 0) return false
+    // Dispatch: one apply item per (entry, shard); all staged.
+    const touched: Array<Set<string>> = this.shards.map(() => new Set())
+    const pending: Promise<unknown>[] = []
+    for (const e of ready) {
+      this.clock.observe(e.time)
+      const byShard = new Map<number, WriteEntryOp[]>()
+      for (const op of e.ops) {
+        const d = this.shardOf(op.key)
+        let l = byShard.get(d)
+        if (!l) byShard.set(d, (l = []))
+        l.push(op)
+        touched[d]!.add(op.key)
+      }
+      for (const [d, ops] of byShard) {
+        pending.push(new Promise((resolve, reject) => this.shards[d]!.enqueue({ kind: 'apply', entry: e, ops, stage: true, resolve, reject })))
+      }
+    }
+    try {
+      await Promise.all(pending)
+    } catch (e) {
+      for (const l of localDone) l.reject(e)
+      throw e
+    }
+    // Visible all together.
+    for (let d = 0; d < this.shards.length; d++) if (touched[d]!.size > 0) this.shards[d]!.installStaged(touched[d]!)
+    for (const e of ready) this.markApplied(this.stream(e.stream), e.seq)
+    for (const l of localDone) l.resolve()
+    this.afterApplied(ready)
+    return true
+  }
+
+  private afterApplied(entries: WriteEntry[]): void {
+    if (this.listeners.size > 0) {
+      for (const e of entries) {
+        const keys = e.ops.map((op) => op.key)
+        for (const l of this.listeners) {
+          try {
+            l(keys, e.site)
+          } catch (err) {
+            this.log.warn({ err }, 'onApplied listener threw')
+          }
+        }
+      }
+    }
+    this.checkWaiters()
+  }
+
+  private checkWaiters(): void {
+    if (this.waiters.length === 0) return
+    const still: typeof this.waiters = []
+    for (const w of this.waiters) {
+      if (w.deps.every(([s, q]) => this.av(s) >= q)) w.resolve()
+      else still.push(w)
+    }
+    this.waiters = still
+  }
+
+  /** Wait until every dependency is applied here, up to waitMs. */
+  async waitForDeps(deps: Dot[], waitMs: number): Promise<boolean> {
+    if (deps.every(([s, q]) => this.av(s) >= q)) return true
+    if (waitMs <= 0) return false
+    return new Promise<boolean>((resolve) => {
+      const w = {
+        deps,
+        resolve: () => {
+          clearTimeout(timer)
+          resolve(true)
+        },
+      }
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== w)
+        resolve(false)
+      }, waitMs)
+      timer.unref?.()
+      this.waiters.push(w)
+    })
+  }
+
+  private fail(e: unknown): void {
+    if (this.failed) return
+    this.failed = e instanceof Error ? e : new Error(String(e))
+    this.log.error({ err: e }, 'site stopped after a storage failure')
+    // Stop replicating: a site that cannot write must not acknowledge anything.
+    void this.o.network?.stop().catch(() => {})
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** A causally consistent snapshot of committed states (one synchronous step after loading). */
+  async readStates(keys: string[]): Promise<Map<string, KeyState>> {
+    this.checkOpen()
+    const byShard = new Map<number, string[]>()
+    for (const k of keys) {
+      const d = this.shardOf(k)
+      let l = byShard.get(d)
+      if (!l) byShard.set(d, (l = []))
+      l.push(k)
+    }
+    const used = [...byShard.keys()].map((d) => this.shards[d]!)
+    for (const sh of used) sh.pin()
+    try {
+      await Promise.all([...byShard].map(([d, ks]) => this.shards[d]!.load(ks)))
+      const out = new Map<string, KeyState>()
+      for (const k of keys) out.set(k, this.shards[this.shardOf(k)]!.peek(k))
+      return out
+    } catch (e) {
+      if (e instanceof CausewayError) throw e
+      throw new CausewayError('STORAGE_ERROR', 'read failed', { cause: e })
+    } finally {
+      for (const sh of used) sh.unpin()
+    }
+  }
+
+  // ---------------------------------------------------------------- network handler
+
+  private link(peer: string): PeerLink {
+    let p = this.peers.get(peer)
+    if (!p) {
+      p = {
+        id: peer,
+        up: false,
+        helloIn: false,
+        everSeen: false,
+        lastSeenAt: 0,
+        theirAccepts: false,
+        theirSends: false,
+        neverAccepts: false,
+        known: new Map(),
+        cursor: new Map(),
+        ups: new Set(),
+        blocked: false,
+        pumping: false,
+        repump: false,
+        inbound: Promise.resolve(),
+        inboundDepth: 0,
+      }
+      this.peers.set(peer, p)
+    }
+    return p
+  }
+
+  private peerConfig(peer: string): PeerConfig | undefined {
+    return this.o.network?.peers().find((c) => c.site === peer)
+  }
+
+  private send(p: PeerLink, f: Frame): boolean {
+    return this.o.network!.send(p.id, encodeFrame(f))
+  }
+
+  private rvVector(): Vector {
+    const v: Vector = []
+    for (const s of this.streams.values()) if (s.rv > 0) v.push([s.id, s.rv])
+    return v
+  }
+
+  private upstreams(): string[] {
+    const out: string[] = []
+    for (const p of this.peers.values()) if (p.up && p.helloIn && p.theirSends && this.peerConfig(p.id)?.receive !== false) out.push(p.id)
+    return out
+  }
+
+  peerUp(peer: string): void {
+    if (this.closed) return
+    const cfg = this.peerConfig(peer)
+    if (!cfg) {
+      this.log.warn({ peer }, 'connection from a site that is not a configured peer: ignored')
+      return
+    }
+    const p = this.link(peer)
+    p.up = true
+    p.helloIn = false
+    p.blocked = false
+    p.cursor.clear()
+    p.everSeen = true
+    p.lastSeenAt = this.wall.nowMs()
+    this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.id, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.upstreams() })
+    this.broadcastBeat()
+  }
+
+  peerDown(peer: string): void {
+    const p = this.peers.get(peer)
+    if (!p) return
+    p.up = false
+    p.helloIn = false
+    p.blocked = false
+    p.cursor.clear()
+    if (!this.closed) this.broadcastBeat()
+  }
+
+  drain(peer: string): void {
+    const p = this.peers.get(peer)
+    if (!p) return
+    p.blocked = false
+    void this.pump(p)
+  }
+
+  inspect(): SiteProgress {
+    const received: Record<string, number> = {}
+    const applied: Record<string, number> = {}
+    for (const s of this.streams.values()) {
+      if (s.rv > 0) received[s.id] = s.rv
+      if (s.av > 0) applied[s.id] = s.av
+    }
+    return { received, applied, idle: this.isIdle() }
+  }
+
+  private isIdle(): boolean {
+    if (this.applying || this.localReady.length > 0) return false
+    for (const sh of this.shards) if (sh.busy) return false
+    for (const s of this.streams.values()) if (s.accepted > s.rv || (s.origin !== this.id && s.next <= s.rv)) return false
+    for (const p of this.peers.values()) {
+      if (p.inboundDepth > 0 || p.pumping) return false
+      if (p.up && p.helloIn && !p.blocked && this.hasSendable(p)) return false
+    }
+    return true
+  }
+
+  frame(peer: string, bytes: Uint8Array): void {
+    if (this.closed || this.failed) return
+    const cfg = this.peerConfig(peer)
+    if (!cfg) return
+    const p = this.link(peer)
+    p.lastSeenAt = this.wall.nowMs()
+    p.everSeen = true
+    let f: Frame
+    try {
+      f = decodeFrame(bytes)
+    } catch (e) {
+      this.log.warn({ peer, err: (e as Error).message }, 'dropped an invalid frame')
+      return
+    }
+    switch (f.t) {
+      case 'hello':
+        if (f.v !== PROTOCOL_VERSION || f.site !== peer) {
+          this.log.warn({ peer, site: f.site, version: f.v }, 'hello from an unexpected site or protocol version: ignored')
+          return
+        }
+        p.helloIn = true
+        p.theirAccepts = f.accepts
+        p.theirSends = f.sends
+        if (!f.accepts) p.neverAccepts = true
+        p.known = new Map(f.rv)
+        p.cursor.clear()
+        p.ups = new Set(f.ups)
+        void this.pump(p)
+        return
+      case 'beat':
+        for (const [s, q] of f.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
+        p.ups = new Set(f.ups)
+        void this.pump(p)
+        return
+      case 'ack':
+        for (const [s, q] of f.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
+        return
+      case 'nack': {
+        p.known.set(f.stream, f.have)
+        p.cursor.set(f.stream, f.have)
+        void this.pump(p)
+        return
+      }
+      case 'writes': {
+        if (!cfg.receive) return // one-way link: we do not take writes from this peer
+        if (p.inboundDepth >= MAX_INBOUND_FRAMES) {
+          this.log.warn({ peer }, 'inbound queue full: frame dropped')
+          return // the sender will be nacked on the next gap
+        }
+        p.inboundDepth++
+        p.inbound = p.inbound.then(() => this.receiveWrites(p, f.e)).finally(() => {
+          p.inboundDepth--
+        })
+        return
+      }
+    }
+  }
+
+  private async receiveWrites(p: PeerLink, raw: Uint8Array[]): Promise<void> {
+    if (this.closed || this.failed) return
+    const groups = new Map<StreamState, Array<{ seq: number; bytes: Uint8Array; time: number; entry: WriteEntry }>>()
+    const nacked = new Set<StreamId>()
+    for (const bytes of raw) {
+      let entry: WriteEntry
+      try {
+        if (bytes.length > MAX_ENTRY_BYTES) throw new CausewayError('INVALID_FRAME', 'entry too large')
+        entry = decodeEntry(bytes, this.o.maxValueBytes)
+      } catch (e) {
+        this.log.warn({ peer: p.id, err: (e as Error).message }, 'dropped an invalid write entry')
+        continue
+      }
+      if (entry.site === this.id) continue // our own stream: we are its source of truth
+      if ((p.known.get(entry.stream) ?? 0) < entry.seq) p.known.set(entry.stream, entry.seq)
+      const s = this.stream(entry.stream)
+      if (entry.seq <= s.accepted) continue // duplicate (relays make these normal)
+      if (entry.seq > s.accepted + 1) {
+        if (!nacked.has(s.id)) {
+          nacked.add(s.id)
+          this.send(p, { t: 'nack', stream: s.id, have: s.accepted })
+        }
+        continue
+      }
+      s.accepted = entry.seq
+      let g = groups.get(s)
+      if (!g) groups.set(s, (g = []))
+      g.push({ seq: entry.seq, bytes, time: entry.time, entry })
+    }
+    if (groups.size === 0) return
+    const acks: Vector = []
+    await Promise.all(
+      [...groups].map(async ([s, entries]) => {
+        try {
+          await new Promise<void>((resolve, reject) => this.shards[s.logShard]!.enqueue({ kind: 'log', stream: s.id, entries, resolve, reject }))
+        } catch (e) {
+          this.fail(e)
+          return
+        }
+        for (const en of entries) this.ringAdd(s, en.seq, en.bytes, en.entry)
+        s.rv = Math.max(s.rv, entries[entries.length - 1]!.seq)
+        acks.push([s.id, s.rv])
+      }),
+    )
+    if (acks.length > 0 && p.up) this.send(p, { t: 'ack', rv: acks })
+    this.kickApply()
+    this.pumpAll()
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /** Should stream `s` go to peer p? Not back to its origin, and not when p hears the origin directly. */
+  private relays(p: PeerLink, s: StreamState): boolean {
+    if (s.origin === p.id) return false
+    if (s.origin !== this.id && p.ups.has(s.origin)) return false
+    return true
+  }
+
+  private canSend(p: PeerLink): boolean {
+    return p.up && p.helloIn && p.theirAccepts && !p.blocked && !this.closed && this.peerConfig(p.id)?.send !== false
+  }
+
+  private hasSendable(p: PeerLink): boolean {
+    if (!this.canSend(p)) return false
+    for (const s of this.streams.values()) {
+      if (!this.relays(p, s)) continue
+      const from = Math.max(p.cursor.get(s.id) ?? 0, p.known.get(s.id) ?? 0)
+      if (s.rv > from) return true
+    }
+    return false
+  }
+
+  private pumpAll(): void {
+    for (const p of this.peers.values()) if (p.up && p.helloIn) void this.pump(p)
+  }
+
+  private async pump(p: PeerLink): Promise<void> {
+    if (p.pumping) {
+      p.repump = true
+      return
+    }
+    p.pumping = true
+    try {
+      do {
+        p.repump = false
+        while (this.canSend(p)) {
+          const batch: Uint8Array[] = []
+          let bytes = 0
+          for (const s of this.streams.values()) {
+            if (batch.length >= FRAME_ENTRIES || bytes >= FRAME_BYTES) break
+            if (!this.relays(p, s)) continue
+            const from = Math.max(p.cursor.get(s.id) ?? 0, p.known.get(s.id) ?? 0) + 1
+            if (from > s.rv) continue
+            const items = await this.readLog(s, from, s.rv, FRAME_ENTRIES - batch.length, FRAME_BYTES - bytes)
+            if (items.length === 0) {
+              this.log.error({ stream: s.id, from, peer: p.id }, 'log entries a peer needs are missing')
+              continue
+            }
+            for (const it of items) {
+              batch.push(it.bytes)
+              bytes += it.bytes.length
+            }
+            p.cursor.set(s.id, items[items.length - 1]!.seq)
+          }
+          if (batch.length === 0) break
+          if (!this.canSend(p)) {
+            p.cursor.clear()
+            break
+          }
+          const ok = this.send(p, { t: 'writes', e: batch })
+          if (!ok) {
+            if (this.o.network!.connected(p.id)) p.blocked = true
+            break
+          }
+        }
+      } while (p.repump && this.canSend(p))
+    } catch (e) {
+      this.log.error({ err: e, peer: p.id }, 'replication send failed')
+    } finally {
+      p.pumping = false
+    }
+  }
+
+  private broadcastBeat(): void {
+    const rv = this.rvVector()
+    const ups = this.upstreams()
+    for (const p of this.peers.values()) if (p.up) this.send(p, { t: 'beat', rv, ups })
+  }
+
+  private onHeartbeat(): void {
+    if (this.closed || this.failed) return
+    this.broadcastBeat()
+    this.pumpAll()
+    if (++this.beats % 5 === 0) void this.trimLogs().catch((e) => this.log.warn({ err: e }, 'log trim failed'))
+  }
+
+  /** Drop log entries every configured receiving peer holds (and that are applied here). */
+  private async trimLogs(): Promise<void> {
+    const cfgs = this.o.network?.peers() ?? []
+    for (const s of this.streams.values()) {
+      let floor = s.av
+      for (const c of cfgs) {
+        if (!c.send || c.site === s.origin) continue
+        const p = this.peers.get(c.site)
+        if (p?.neverAccepts) continue
+        floor = Math.min(floor, p?.known.get(s.id) ?? 0)
+      }
+      if (floor - s.gc < 1024) continue
+      const db = this.shards[s.logShard]!.db
+      await db.clear({ gt: logKey(s.id, s.gc), lte: logKey(s.id, floor) })
+      await db.put(`m!gc!${s.id}`, encodeValueNumber(floor))
+      s.gc = floor
+    }
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  session(options?: SessionOptions): Session {
+    this.checkOpen()
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw new CausewayError('INVALID_ARGUMENT', 'session options must be an object')
+    const waitMs = options?.waitMs ?? 0
+    if (typeof waitMs !== 'number' || !(waitMs >= 0)) throw new CausewayError('INVALID_ARGUMENT', 'waitMs must be a number >= 0')
+    const ctx = options?.context === undefined ? new CausalContext() : CausalContext.decode(options.context)
+    return new SessionImpl(this, ctx, options?.context !== undefined, waitMs)
+  }
+
+  status(): SiteStatus {
+    const cfgs = this.o.network?.peers() ?? []
+    const now = this.wall.nowMs()
+    let pendingIn = 0
+    for (const s of this.streams.values()) if (s.origin !== this.id) pendingIn += Math.max(0, s.rv - s.av)
+    return {
+      id: this.id,
+      peers: cfgs.map((c) => {
+        const p = this.peers.get(c.site)
+        let pendingOut = 0
+        if (c.send) {
+          for (const s of this.streams.values()) {
+            if (s.origin === c.site) continue
+            pendingOut += Math.max(0, s.rv - (p?.known.get(s.id) ?? 0))
+          }
+        }
+        let state: PeerState = 'unknown'
+        if (p?.up) {
+          let behind = false
+          for (const [sid, q] of p.known) if ((this.streams.get(sid)?.rv ?? 0) < q && c.receive && sid.slice(0, sid.indexOf('/')) !== this.id) behind = true
+          state = pendingOut > 0 || behind || !p.helloIn ? 'synchronizing' : 'connected'
+        } else if (p?.everSeen) state = 'disconnected'
+        const out: SiteStatus['peers'][number] = { id: c.site, state, pendingOut }
+        if (p?.everSeen) out.lastSeenMs = Math.max(0, now - p.lastSeenAt)
+        return out
+      }),
+      pendingIn,
+    }
+  }
+
+  tick(): Version {
+    this.checkOpen()
+    return this.clock.tick()
+  }
+
+  onApplied(listener: (keys: string[], origin: string) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  async idle(timeoutMs = 30_000): Promise<void> {
+    const deadline = this.wall.nowMs() + timeoutMs
+    while (!this.isLocalIdle()) {
+      if (this.wall.nowMs() > deadline) throw new CausewayError('TIMEOUT', `site ${this.id} did not become idle in ${timeoutMs} ms`)
+      await new Promise((r) => setTimeout(r, 2))
+    }
+  }
+
+  private isLocalIdle(): boolean {
+    if (this.applying || this.localReady.length > 0) return false
+    for (const sh of this.shards) if (sh.busy) return false
+    for (const s of this.streams.values()) if (s.origin !== this.id && s.next <= s.rv) return false
+    for (const p of this.peers.values()) if (p.inboundDepth > 0) return false
+    return true
+  }
+
+  async ensureIndex(def: IndexDefinition): Promise<void> {
+    this.checkOpen()
+    if (typeof def !== 'object' || def === null || typeof def.name !== 'string' || !INDEX_NAME_RE.test(def.name)) {
+      throw new CausewayError('INVALID_ARGUMENT', `index name must match ${INDEX_NAME_RE}`)
+    }
+    if (typeof def.prefix !== 'string' || typeof def.terms !== 'function' || typeof def.fingerprint !== 'string') {
+      throw new CausewayError('INVALID_ARGUMENT', 'index needs prefix, fingerprint and terms()')
+    }
+    const existing = this.indexes.get(def.name)
+    if (existing && existing.fingerprint === def.fingerprint && existing.prefix === def.prefix) {
+      this.indexes.set(def.name, def)
+      return
+    }
+    // Register first so concurrent writes maintain it, then rebuild from the current states.
+    this.indexes.set(def.name, def)
+    for (const sh of this.shards) {
+      await sh.db.clear({ gte: `i!${def.name}!`, lt: `i!${def.name}"` })
+      const keys: string[] = []
+      const flush = async (): Promise<void> => {
+        if (keys.length === 0) return
+        const batch = keys.splice(0)
+        await new Promise<void>((resolve, reject) => sh.enqueue({ kind: 'reindex', index: def, keys: batch, resolve, reject }))
+      }
+      for await (const k of sh.db.keys({ gte: K + def.prefix, lt: K + def.prefix + '\uffff' }) as AsyncIterable<string>) {
+        keys.push(k.slice(K.length))
+        if (keys.length >= 512) await flush()
+      }
+      await flush()
+    }
+  }
+
+  scanIndex(name: string, options: ScanOptions = {}): AsyncIterable<{ term: string; key: string }> {
+    this.checkOpen()
+    if (!this.indexes.has(name)) throw new CausewayError('INVALID_ARGUMENT', `no index named '${name}' (call ensureIndex first)`)
+    const base = `i!${name}!`
+    const range: Record<string, string> = {}
+    if (options.gte !== undefined) range.gte = base + options.gte
+    else if (options.gt !== undefined) range.gte = base + options.gt + '\u0001'
+    else range.gte = base
+    if (options.lt !== undefined) range.lt = base + options.lt
+    else if (options.lte !== undefined) range.lt = base + options.lte + '\u0001'
+    else range.lt = `i!${name}"`
+    const limit = options.limit ?? Infinity
+    const reverse = options.reverse === true
+    const shards = this.shards
+    return {
+      [Symbol.asyncIterator]: () =>
+        mergeShards(shards.map((sh) => sh.db.keys({ ...range, reverse }) as unknown as AsyncIterable<string> & { close(): Promise<void> }), reverse, limit, (k) => {
+          const rest = k.slice(base.length)
+          const z = rest.indexOf('\u0000')
+          return { term: rest.slice(0, z), key: rest.slice(z + 1) }
+        }),
+    }
+  }
+
+  scanKeys(prefix: string, options: { limit?: number; after?: string } = {}): AsyncIterable<string> {
+    this.checkOpen()
+    if (typeof prefix !== 'string') throw new CausewayError('INVALID_ARGUMENT', 'prefix must be a string')
+    const range: Record<string, string> = { lt: K + prefix + '\uffff' }
+    if (options.after !== undefined && options.after >= prefix) range.gt = K + options.after
+    else range.gte = K + prefix
+    const limit = options.limit ?? Infinity
+    const self = this
+    return {
+      async *[Symbol.asyncIterator]() {
+        let n = 0
+        const it = mergeShards(
+          self.shards.map((sh) => sh.db.keys(range) as unknown as AsyncIterable<string> & { close(): Promise<void> }),
+          false,
+          Infinity,
+          (k) => k.slice(K.length),
+        )
+        for await (const key of it) {
+          if (n >= limit) break
+          // Only keys with a live value at this site, judged on the committed state.
+          const st = (await self.readStates([key])).get(key)!
+          if (st.some((s) => s.value !== undefined)) {
+            n++
+            yield key
+          }
+        }
+      },
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.heartbeat) clearInterval(this.heartbeat)
+    for (const w of this.waiters) w.resolve()
+    this.waiters = []
+    await this.o.network?.stop().catch((e) => this.log.warn({ err: e }, 'network stop failed'))
+    // Let queued writes finish so nothing acknowledged-in-flight is torn.
+    const deadline = this.wall.nowMs() + 10_000
+    while ((this.applying || this.shards.some((s) => s.busy)) && this.wall.nowMs() < deadline) {
+      await new Promise((r) => setTimeout(r, 2))
+    }
+    for (const p of this.peers.values()) await p.inbound.catch(() => {})
+    for (const sh of this.shards) sh.closed = true
+    await Promise.allSettled(this.shards.map((s) => s.db.close()))
+  }
+}
+
+function encodeValueNumber(n: number): Uint8Array {
+  return encodeValue(n, 64)
+}
+
+/** Merge per-shard sorted key iterators into one sorted stream (UTF-8 byte order, as LevelDB sorts). */
+async function* mergeShards<T>(
+  its: Array<AsyncIterable<string> & { close(): Promise<void> }>,
+  reverse: boolean,
+  limit: number,
+  map: (k: string) => T,
+): AsyncGenerator<T> {
+  const iters = its.map((it) => (it as unknown as { next(): Promise<string | undefined> }))
+  const heads: Array<string | undefined> = await Promise.all(iters.map((it) => it.next()))
+  let n = 0
+  try {
+    while (n < limit) {
+      let best = -1
+      for (let i = 0; i < heads.length; i++) {
+        const h = heads[i]
+        if (h === undefined) continue
+        if (best === -1) best = i
+        else {
+          const c = cmpUtf8(h, heads[best]!)
+          if (reverse ? c > 0 : c < 0) best = i
+        }
+      }
+      if (best === -1) break
+      const k = heads[best]!
+      heads[best] = await iters[best]!.next()
+      n++
+      yield map(k)
+    }
+  } finally {
+    await Promise.allSettled(its.map((it) => it.close()))
+  }
+}
+
+/** Compare strings by code point (= UTF-8 byte order, LevelDB's order), not by UTF-16 unit. */
+export function cmpUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x === y) continue
+    const xs = x >= 0xd800 && x <= 0xdfff
+    const ys = y >= 0xd800 && y <= 0xdfff
+    if (xs === ys) return x < y ? -1 : 1
+    return xs ? 1 : -1 // a surrogate (astral code point) sorts after any BMP unit
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1
+}
+
+// ---------------------------------------------------------------- sessions
+
+class SessionImpl implements Session {
+  private chain: Promise<unknown> = Promise.resolve()
+  private verified: boolean
+
+  constructor(private readonly site: SiteImpl, private readonly ctx: CausalContext, continued: boolean, private readonly waitMs: number) {
+    this.verified = !continued
+    if (continued) site.clock.observe(ctx.maxTime)
+  }
+
+  /** Operations run in call order even when the caller does not await. */
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(async () => {
+      if (!this.verified) {
+        const ok = await this.site.waitForDeps(this.ctx.depList(), this.waitMs)
+        if (!ok) throw new CausewayError('CONTEXT_UNAVAILABLE', `the session's dependencies are not visible at site ${this.site.id} after ${this.waitMs} ms`)
+        this.verified = true
+      }
+      return fn()
+    })
+    this.chain = p.catch(() => {})
+    return p
+  }
+
+  put(key: string, value: Value): Promise<Version> {
+    let bytes: Uint8Array
+    try {
+      this.checkSite()
+      assertKey(key)
+      bytes = encodeValue(value, this.maxValueBytes())
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return this.run(() => this.commit([{ key, value: bytes, supersedes: [] }]))
+  }
+
+  delete(key: string): Promise<Version> {
+    try {
+      this.checkSite()
+      assertKey(key)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return this.run(() => this.commit([{ key, value: undefined, supersedes: [] }]))
+  }
+
+  write(ops: WriteOp[]): Promise<Version> {
+    const prepared: WriteEntryOp[] = []
+    try {
+      this.checkSite()
+      if (!Array.isArray(ops) || ops.length === 0) throw new CausewayError('INVALID_ARGUMENT', 'write needs a non-empty array of ops')
+      if (ops.length > MAX_OPS_PER_WRITE) throw new CausewayError('INVALID_ARGUMENT', `a write holds at most ${MAX_OPS_PER_WRITE} ops`)
+      const seen = new Set<string>()
+      let total = 0
+      for (const op of ops) {
+        if (typeof op !== 'object' || op === null) throw new CausewayError('INVALID_ARGUMENT', 'each op must be an object')
+        assertKey(op.key)
+        if (seen.has(op.key)) throw new CausewayError('INVALID_ARGUMENT', `key '${op.key}' appears twice in one write`)
+        seen.add(op.key)
+        if ('delete' in op && op.delete === true) prepared.push({ key: op.key, value: undefined, supersedes: [] })
+        else if ('value' in op) {
+          const b = encodeValue(op.value, this.maxValueBytes())
+          total += b.length
+          prepared.push({ key: op.key, value: b, supersedes: [] })
+        } else throw new CausewayError('INVALID_ARGUMENT', `op for '${op.key}' needs a value or delete: true`)
+      }
+      if (total > MAX_ENTRY_BYTES - 64 * 1024) throw new CausewayError('VALUE_TOO_LARGE', `the write's values total ${total} bytes, over ${MAX_ENTRY_BYTES - 64 * 1024}`)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return this.run(() => this.commit(prepared))
+  }
+
+  private async commit(ops: WriteEntryOp[]): Promise<Version> {
+    for (const op of ops) op.supersedes = this.ctx.observed.get(op.key) ?? []
+    const { version, dot } = await this.site.localWrite(ops, this.ctx)
+    this.ctx.afterWrite(dot, ops.map((o) => o.key), version)
+    return version
+  }
+
+  get(key: string): Promise<Entry | undefined> {
+    try {
+      this.checkSite()
+      assertKey(key)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return this.run(async () => {
+      const st = (await this.site.readStates([key])).get(key)!
+      return this.observe(key, st)
+    })
+  }
+
+  getMany(keys: Iterable<string>): Promise<Map<string, Entry>> {
+    let list: string[]
+    try {
+      this.checkSite()
+      if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<string>)[Symbol.iterator] !== 'function') {
+        throw new CausewayError('INVALID_ARGUMENT', 'getMany needs an iterable of keys')
+      }
+      list = [...new Set(keys)]
+      for (const k of list) assertKey(k)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return this.run(async () => {
+      const states = await this.site.readStates(list)
+      const out = new Map<string, Entry>()
+      for (const k of list) {
+        const e = this.observe(k, states.get(k)!)
+        if (e) out.set(k, e)
+      }
+      return out
+    })
+  }
+
+  private observe(key: string, st: KeyState): Entry | undefined {
+    const e = viewOf(key, st, this.site.modeOf(key))
+    if (st.length > 0) {
+      const o = observationOf(st)
+      this.ctx.observe(key, o.versions, o.dots)
+    }
+    return e
+  }
+
+  context(): string {
+    return this.ctx.encode()
+  }
+
+  private checkSite(): void {
+    ;(this.site as unknown as { checkOpen(): void }).checkOpen()
+  }
+  private maxValueBytes(): number {
+    return (this.site as unknown as { o: ValidOptions }).o.maxValueBytes
+  }
+}
+
+export { indexKey }
