@@ -1,0 +1,89 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createServer } from 'node:net'
+import { startHttpServer, httpStatusFor } from '../src/server.js'
+import type { HttpServer } from '../src/server.js'
+import { formatStatus } from '../src/status.js'
+import { FakeSite } from './fake-site.js'
+
+describe('HTTP API', () => {
+  let site: FakeSite
+  let http: HttpServer
+  beforeEach(async () => {
+    site = new FakeSite()
+    http = await startHttpServer({ site: site.asSite(), host: '127.0.0.1', port: 0, statusExtra: () => ({ peerId: 'p' }) })
+  })
+  afterEach(async () => { await http.close() })
+
+  const put = (key: string, value: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${http.url}/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ value }) })
+
+  it('put, get, delete with the context header', async () => {
+    const r1 = await put('vm/42', { state: 'building', n: [1, null, true] })
+    expect(r1.status).toBe(200)
+    expect(await r1.json()).toEqual({ key: 'vm/42', version: { time: 1, site: 'fake' } })
+    const ctx = r1.headers.get('causeway-context')
+    expect(ctx).toBe('t1')
+    const r2 = await fetch(`${http.url}/v1/kv/vm%2F42`, { headers: { 'causeway-context': ctx! } })
+    expect(r2.status).toBe(200)
+    expect(await r2.json()).toEqual({ key: 'vm/42', value: { state: 'building', n: [1, null, true] }, version: { time: 1, site: 'fake' } })
+    const r3 = await fetch(`${http.url}/v1/kv/vm%2F42`, { method: 'DELETE' })
+    expect(r3.status).toBe(200)
+    const r4 = await fetch(`${http.url}/v1/kv/vm%2F42`)
+    expect(r4.status).toBe(404)
+    expect(await r4.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'key not found' } })
+  })
+
+  it('getMany returns an array of entries', async () => {
+    await put('a', 1)
+    await put('__proto__', 2)
+    const r = await fetch(`${http.url}/v1/kv:getMany`, { method: 'POST', body: JSON.stringify({ keys: ['a', 'missing', '__proto__'] }) })
+    expect(r.status).toBe(200)
+    const body = await r.json() as { entries: Array<{ key: string; value: unknown }> }
+    expect(body.entries.map((e) => [e.key, e.value])).toEqual([['a', 1], ['__proto__', 2]])
+    const bad = await fetch(`${http.url}/v1/kv:getMany`, { method: 'POST', body: JSON.stringify({ keys: 'a' }) })
+    expect(bad.status).toBe(400)
+  })
+
+  it('maps error codes to statuses', async () => {
+    expect((await put('k', 'x'.repeat(200))).status).toBe(413)
+    const unavailable = await fetch(`${http.url}/v1/kv/k`, { headers: { 'causeway-context': 't99', 'causeway-wait-ms': '10' } })
+    expect(unavailable.status).toBe(503)
+    expect(((await unavailable.json()) as { error: { code: string } }).error.code).toBe('CONTEXT_UNAVAILABLE')
+    const badCtx = await fetch(`${http.url}/v1/kv/k`, { headers: { 'causeway-context': 'garbage' } })
+    expect(badCtx.status).toBe(400)
+    expect(((await badCtx.json()) as { error: { code: string } }).error.code).toBe('INVALID_CONTEXT')
+    expect((await fetch(`${http.url}/v1/kv/k`, { headers: { 'causeway-wait-ms': '-1' } })).status).toBe(400)
+    expect((await fetch(`${http.url}/v1/kv/%E0%A4%A`)).status).toBe(400)
+    expect((await fetch(`${http.url}/v1/nope`)).status).toBe(404)
+    expect((await fetch(`${http.url}/v1/kv/k`, { method: 'POST' })).status).toBe(405)
+    expect((await fetch(`${http.url}/v1/kv/k`, { method: 'PUT', body: '{not json' })).status).toBe(400)
+    expect((await fetch(`${http.url}/v1/kv/k`, { method: 'PUT', body: '{}' })).status).toBe(400)
+    expect((await fetch(`${http.url}/v1/kv/k`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: '{"value":1}' })).status).toBe(200)
+    const big = await fetch(`${http.url}/v1/kv/k`, { method: 'PUT', body: JSON.stringify({ value: 'x'.repeat(3 * 1024 * 1024) }) }).catch(() => undefined)
+    if (big !== undefined) expect(big.status).toBe(413)
+    site.closed = true
+    expect((await fetch(`${http.url}/v1/kv/k`)).status).toBe(503)
+    expect(httpStatusFor('INVALID_KEY')).toBe(400)
+    expect(httpStatusFor('STORAGE_ERROR')).toBe(500)
+  })
+
+  it('serves status with extras and formats it as a table', async () => {
+    const r = await fetch(`${http.url}/v1/status`)
+    const body = await r.json() as Parameters<typeof formatStatus>[0]
+    expect(body.peerId).toBe('p')
+    const table = formatStatus(body)
+    expect(table).toContain('lyon  connected     1.2s ago   3')
+    expect(table.split('\n')[0]).toBe('site fake (p)  pending in: 2')
+  })
+
+  it('reports ADDRESS_IN_USE', async () => {
+    const server = createServer()
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const port = (server.address() as { port: number }).port
+    try {
+      await expect(startHttpServer({ site: site.asSite(), host: '127.0.0.1', port })).rejects.toMatchObject({ code: 'ADDRESS_IN_USE' })
+    } finally {
+      server.close()
+    }
+  })
+})
