@@ -270,8 +270,15 @@ export function checkHistory(history: History | readonly HistoryOp[], options: C
   }
 
   // What each write's session last observed of its key (return-all supersession, per the API).
+  const observedLimit = options.observedKeysLimit ?? 256
   for (const events of sessEvents) {
     const last = new Map<string, W[]>()
+    // Like the engine's context: a bounded, recency-ordered map; an evicted key supersedes nothing.
+    const touch = (key: string, obs: W[]): void => {
+      last.delete(key)
+      last.set(key, obs)
+      if (last.size > observedLimit) last.delete(last.keys().next().value as string)
+    }
     for (const ev of events) {
       for (const w of evWrites[ev]!) {
         w.obs = last.get(w.key) ?? []
@@ -282,8 +289,8 @@ export function checkHistory(history: History | readonly HistoryOp[], options: C
           l.push(w)
         }
       }
-      for (const w of evWrites[ev]!) last.set(w.key, [w])
-      for (const r of evReads[ev]!) last.set(r.key, r.observed)
+      for (const w of evWrites[ev]!) touch(w.key, [w])
+      for (const r of evReads[ev]!) touch(r.key, r.observed)
     }
   }
 

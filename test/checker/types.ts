@@ -60,6 +60,11 @@ export interface CheckOptions {
   finalReads?: Map<string, Map<string, Entry | undefined>>
   /** Conflict mode per key. Default: 'return-all' for keys some read returned siblings for, else 'lww'. */
   conflicts?: CheckerConflicts
+  /**
+   * Return-all supersession: a session remembers what it observed of at most this many keys, most
+   * recent first (default 256, the engine's MAX_OBSERVED_KEYS); older ones supersede nothing.
+   */
+  observedKeysLimit?: number
   /** Stop recording details after this many violations (default 1000; `counts` stays exact). */
   maxViolations?: number
 }
