@@ -188,7 +188,7 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
       // Both ends dial; the higher PeerId waits a little so simultaneous dials (then dedupe) are rare.
       this.scheduleDial(peer, this.peerId < peer.peerId ? 0 : this.opts.dialIntervalMs)
     }
-    this.log.info({ site: siteId, peerId: this.peerId, addrs: this.addrs }, 'libp2p network started')
+    this.log.info({ localSite: siteId, peerId: this.peerId, addrs: this.addrs }, 'libp2p network started')
   }
 
   peers(): PeerConfig[] {
@@ -238,7 +238,7 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
       await this.node.unhandle(REPLICATION_PROTOCOL)
     } catch { /* not registered: start() never ran */ }
     await this.node.stop()
-    this.log.info({ site: this.siteId, peerId: this.peerId }, 'libp2p network stopped')
+    this.log.info({ localSite: this.siteId, peerId: this.peerId }, 'libp2p network stopped')
   }
 
   // ---- streams ---------------------------------------------------------------------------------
