@@ -600,11 +600,9 @@ class SimNetworkImpl implements SimNetwork {
   /** Why the network is not settled, or undefined when it is. */
   private unsettled(): string | undefined {
     if (this.events.length > 0) return 'peer events pending'
-    for (const link of this.links.values()) {
-      for (const dir of link.dirs.values()) {
-        if (dir.length > 0) return `${dir.length} frame(s) in flight on ${dir.from}->${dir.to}`
-      }
-    }
+    // Frames in flight are not checked: heartbeats are always in flight when the latency exceeds
+    // their interval. Converged applied vectors over reachable pairs already imply that no write
+    // is still on its way (its origin has applied it, so a lagging receiver shows up below).
     const started = [...this.endpoints.values()].filter((e) => e.state === 'started')
     const progress = new Map<string, SiteProgress>()
     for (const ep of started) {
