@@ -35,8 +35,11 @@ export interface SimNetwork {
   adapter(site: string, options?: { peers?: Array<{ site: string; send?: boolean; receive?: boolean }> }): NetworkAdapter
   partition(...groups: string[][]): void
   heal(): void
-  settle(options?: { timeoutMs?: number }): Promise<void>
+  settle(timeoutMs?: number): Promise<void>
   close(): Promise<void>
+  /** Optional (present in @causeway/sim): bytes/frames accepted by send(). */
+  stats?(): { frames: number; bytes: number; perLink?: Record<string, { frames: number; bytes: number }> }
+  resetStats?(): void
 }
 export type CreateSimNetwork = (options: { latencyMs?: number | ((from: string, to: string) => number); jitterMs?: number; seed?: number }) => SimNetwork
 

@@ -1,5 +1,8 @@
 import type { Benchmark } from './harness.js'
 import { kvMicro } from './benches/kv-micro.js'
+import { availability } from './benches/availability.js'
+import { replicationSim } from './benches/replication-sim.js'
+import { replicationLibp2p } from './benches/replication-libp2p.js'
 
 /** Every benchmark, in run order. */
-export const benchmarks: Benchmark[] = [kvMicro]
+export const benchmarks: Benchmark[] = [kvMicro, availability, replicationSim, replicationLibp2p]

@@ -192,7 +192,7 @@ export const kvMicro: Benchmark = {
       { d: 'fsync' as Durability, writers: 1 },
       { d: 'fsync' as Durability, writers: manyWriters },
     ]
-    const extraSteps = tiny ? 0 : ctx.mode === 'quick' ? 4 : 30
+    const extraSteps = tiny ? 0 : ctx.mode === 'quick' ? 11 : 26
     const totalSteps = plan.length + 2 + extraSteps
     let step = 0
     const tick = (label: string) => ctx.progress(++step, totalSteps, label)
