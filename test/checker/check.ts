@@ -21,6 +21,9 @@
  *   same key with a version not smaller, or an lww read returning w1 while a write with a higher
  *   version is co-before the read.
  * - Divergence: the final reads of different sites disagree (winner value, version, sibling set).
+ * - FinalState (with `complete: true`): a final read does not reflect the whole history: lww keys
+ *   must show the highest version written (absent if it is a delete); return-all keys must show
+ *   every put no write is co-after, and no put that a write superseded.
  *
  * The checker is deliberately lenient where the history cannot prove a violation (writes concurrent
  * with a read may or may not be visible), so a reported violation is a real one.
@@ -104,6 +107,7 @@ class Sink {
     WriteCORead: 0,
     CyclicCF: 0,
     Divergence: 0,
+    FinalState: 0,
   }
   constructor(private readonly max: number) {}
   add(kind: ViolationKind, detail: string): void {
@@ -354,11 +358,12 @@ export function checkHistory(history: History | readonly HistoryOp[], options: C
     return out
   }
   /** Could c be superseded by a write that is not co-after the read (so possibly visible to it)? */
-  const possiblySuperseded = (ki: KeyIndex, c: W, rev: number): boolean => {
+  /** Per session writing the key, the first of its writes co-after c (co is monotone along a session). */
+  const firstCoAfter = (ki: KeyIndex, c: W): W[] => {
     const cs = evSess[c.ev]!
     const cp = pos[c.ev]!
+    const out: W[] = []
     for (const list of ki.bySess.values()) {
-      // First write of this session co-after c (monotone along the session).
       let lo = 0
       let hi = list.length
       while (lo < hi) {
@@ -367,10 +372,12 @@ export function checkHistory(history: History | readonly HistoryOp[], options: C
         if (x.ev !== c.ev && vc[x.ev * S + cs]! > cp) hi = mid
         else lo = mid + 1
       }
-      if (lo < list.length && !co(rev, list[lo]!.ev)) return true
+      if (lo < list.length) out.push(list[lo]!)
     }
-    return false
+    return out
   }
+  /** Could c be superseded by a write that is not co-after the read (so possibly visible to it)? */
+  const possiblySuperseded = (ki: KeyIndex, c: W, rev: number): boolean => firstCoAfter(ki, c).some((x) => !co(rev, x.ev))
   const wdesc = (w: W): string => {
     const d = evDesc[w.ev]!
     return evWrites[w.ev]!.length > 1 ? `${d}[${w.key}]` : d
@@ -479,6 +486,44 @@ export function checkHistory(history: History | readonly HistoryOp[], options: C
       const set = sibs.map((s) => `${canonicalValue(s.value)}@${vkey(s.version)}`).sort()
       return `${canonicalValue(e.value)}@${vkey(e.version)}${modeOf(e.key) === 'return-all' && set.length > 1 ? ` {${set.join(', ')}}` : ''}`
     }
+    // With every write delivered everywhere, the final state is determined by the history alone.
+    const checkFinal = (key: string): void => {
+      const ki = keys.get(key)
+      for (const [site, m] of options.finalReads!) {
+        if (!m.has(key)) continue
+        const e = m.get(key)
+        const where = `final read of ${key} at ${site} -> ${e === undefined ? 'absent' : short(canonicalValue(e.value))}`
+        if (ki === undefined) {
+          if (e !== undefined) sink.add('FinalState', `${where}, but ${key} was never written`)
+          continue
+        }
+        if (modeOf(key) === 'lww') {
+          let top: W | undefined
+          for (const w of ki.writes) if (w.version && (!top || compareVersions(w.version, top.version!) > 0)) top = w
+          if (top === undefined) continue
+          const ok = top.put ? e !== undefined && canonicalValue(e.value) === top.canon && vkey(e.version) === vkey(top.version!) : e === undefined
+          if (!ok) sink.add('FinalState', `${where}, but the highest version is ${wdesc(top)}`)
+          continue
+        }
+        const got = new Set<W>()
+        if (e !== undefined) {
+          for (const sb of e.siblings && e.siblings.length > 0 ? e.siblings : [{ value: e.value, version: e.version }]) {
+            const w = resolve(key, sb.value, sb.version)
+            if (typeof w !== 'string') got.add(w)
+          }
+        }
+        for (const w of got) {
+          const sup = ki.supersededBy.get(w)
+          if (sup !== undefined && sup.length > 0) sink.add('FinalState', `${where}, but ${wdesc(w)} was superseded by ${wdesc(sup[0]!)}`)
+        }
+        for (const w of ki.writes) {
+          if (w.put && !got.has(w) && firstCoAfter(ki, w).length === 0) {
+            sink.add('FinalState', `${where}, but ${wdesc(w)} is not superseded by any write and is missing`)
+            break
+          }
+        }
+      }
+    }
     for (const key of [...allKeys].sort()) {
       const seen = new Map<string, string[]>()
       for (const [site, m] of options.finalReads) {
@@ -495,6 +540,7 @@ export function checkHistory(history: History | readonly HistoryOp[], options: C
         if (l === undefined) seen.set(d, [site])
         else l.push(site)
       }
+      if (options.complete) checkFinal(key)
       if (seen.size > 1) {
         sink.add('Divergence', `${key}: ${[...seen].map(([d, sites]) => `${sites.join(',')} -> ${short(d)}`).join('; ')}`)
       }

@@ -150,6 +150,27 @@ describe('checker: bad patterns are detected', () => {
     expect(kinds(checkHistory(h, { finalReads: finalAbsent }))).toEqual(['Divergence'])
   })
 
+  it('FinalState: final reads that do not reflect the whole history', () => {
+    const h = createHistory()
+    h.session('a', 'A').recordPut('x', 'a1', v(1, 'a'))
+    h.session('b', 'B').recordPut('x', 'b1', v(2, 'b'))
+    const stale = new Map([['a', new Map([['x', e('x', 'a1', v(1, 'a'))]])]])
+    expect(kinds(checkHistory(h, { finalReads: stale, complete: true }))).toEqual(['FinalState'])
+    expect(kinds(checkHistory(h, { finalReads: stale }))).toEqual([]) // not complete: no claim
+    const good = new Map([['a', new Map([['x', e('x', 'b1', v(2, 'b'))]])]])
+    expect(kinds(checkHistory(h, { finalReads: good, complete: true }))).toEqual([])
+    // return-all: a concurrent put is missing; a superseded one is still there.
+    const missing = new Map([['a', new Map([['x', e('x', 'b1', v(2, 'b'))]])]])
+    expect(kinds(checkHistory(h, { finalReads: missing, complete: true, conflicts: 'return-all' }))).toEqual(['FinalState'])
+    const C = h.session('c', 'C')
+    C.recordGet('x', sibs('x', ['b1', v(2, 'b')], ['a1', v(1, 'a')]))
+    C.recordPut('x', 'c1', v(3, 'c'))
+    const resurrected = new Map([['a', new Map([['x', sibs('x', ['c1', v(3, 'c')], ['a1', v(1, 'a')])]])]])
+    expect(kinds(checkHistory(h, { finalReads: resurrected, complete: true, conflicts: 'return-all' }))).toEqual(['FinalState'])
+    const fine = new Map([['a', new Map([['x', e('x', 'c1', v(3, 'c'))]])]])
+    expect(kinds(checkHistory(h, { finalReads: fine, complete: true, conflicts: 'return-all' }))).toEqual([])
+  })
+
   it('return-all: a sibling superseded by a write co-before the read', () => {
     const h = createHistory()
     h.session('a', 'A').recordPut('r', 'a1', v(1, 'a'))
@@ -338,7 +359,7 @@ describe('checker: generated histories', () => {
     fc.assert(
       fc.property(runArb, (run) => {
         const { m, ids } = runModel(run)
-        const r = checkHistory(m.history, { conflicts: modeOf, finalReads: finalReadsOf(m, ids) })
+        const r = checkHistory(m.history, { conflicts: modeOf, finalReads: finalReadsOf(m, ids), complete: true })
         expect(r.violations).toEqual([])
       }),
       { numRuns: 300 },

@@ -59,7 +59,7 @@ describe('engine over the sim network', () => {
       for (const k of KEYS) m.set(k, await s.get(k))
       finalReads.set(site.id, m)
     }
-    const r = checkHistory(h, { conflicts, finalReads })
+    const r = checkHistory(h, { conflicts, finalReads, complete: true })
     expect(r.violations).toEqual([])
     expect(net.stats().frames).toBeGreaterThan(0)
   })

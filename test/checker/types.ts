@@ -2,7 +2,14 @@ import type { Entry, Value, Version } from '@causeway/core'
 
 export type { Entry, Value, Version }
 
-export type ViolationKind = 'CyclicCO' | 'WriteCOInitRead' | 'ThinAirRead' | 'WriteCORead' | 'CyclicCF' | 'Divergence'
+export type ViolationKind =
+  | 'CyclicCO'
+  | 'WriteCOInitRead'
+  | 'ThinAirRead'
+  | 'WriteCORead'
+  | 'CyclicCF'
+  | 'Divergence'
+  | 'FinalState'
 
 export interface Violation {
   kind: ViolationKind
@@ -58,6 +65,11 @@ export type CheckerConflicts =
 export interface CheckOptions {
   /** Per site, per key: what a get returned after settle (convergence check). */
   finalReads?: Map<string, Map<string, Entry | undefined>>
+  /**
+   * The final reads were taken after every write reached every site (full connectivity, settle):
+   * also check that they reflect the whole history (kind FinalState). Default false.
+   */
+  complete?: boolean
   /** Conflict mode per key. Default: 'return-all' for keys some read returned siblings for, else 'lww'. */
   conflicts?: CheckerConflicts
   /**
