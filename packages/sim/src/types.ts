@@ -88,9 +88,10 @@ export interface SimNetwork {
   /** Frames currently in flight (queued, not delivered) over all links. */
   inFlight(): number
   /**
-   * Resolves once no frame is in flight, every started site is idle, and every site has applied
+   * Resolves once no peer event is pending, every started site is idle, and every site has applied
    * every write of each site that can reach it through up links (per stream, directed by the
-   * send/receive configuration), on two consecutive polls. Rejects with TIMEOUT after timeoutMs.
+   * send/receive configuration), on two consecutive polls. Frames in flight (heartbeats) are not
+   * waited for. Rejects with TIMEOUT after timeoutMs.
    */
   settle(timeoutMs?: number): Promise<void>
   stats(): SimNetworkStats
