@@ -8,11 +8,10 @@ import { CausewayError, type Entry, type Session, type Site, type Value, type Wr
 import type { Backend, Executor } from './backend.js'
 import { compareRows, compareStrings, isAfter, matches } from './eval.js'
 import { AFTER_SEP, encodeScalar, encodeTerm, rowKey, SEP } from './encode.js'
-import { isAlive, isRowValue, rowMerge, rowOf, type RowValue } from './merge.js'
+import { isAlive, isRowValue, rowOf, type RowValue } from './merge.js'
 import type { ModelInfo } from './model.js'
 import { KeyedMutex } from './mutex.js'
 import {
-  and,
   assertNever,
   type CanonRow,
   type CanonValue,
@@ -293,7 +292,7 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
     }
     // Streaming: the index already yields rows in the requested order, so stop at offset + limit.
     if (p.kind === 'index' && p.ordered && pending.length === 0) {
-      const start = node.after ? afterBound(model, p, node.orderBy, node.after) : null
+      const start = node.after ? afterBound(p, node.orderBy, node.after) : null
       const out: CanonRow[] = []
       let batch: string[] = []
       let size = Math.min(Math.max(want === Infinity ? 256 : want + 4, 16), 256)
@@ -331,7 +330,7 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
   }
 
   /** The scan position of the keyset `after` in an ordered plan's index (whose columns are all known). */
-  function afterBound(model: ModelInfo, p: Extract<Plan, { kind: 'index' }>, orderBy: readonly OrderItem[], after: readonly Scalar[]): Bound | null {
+  function afterBound(p: Extract<Plan, { kind: 'index' }>, orderBy: readonly OrderItem[], after: readonly Scalar[]): Bound | null {
     const vals: Scalar[] = []
     for (const c of p.index.columns) {
       if (p.fixed.has(c)) vals.push(p.fixed.get(c)!)
@@ -341,7 +340,6 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
         vals.push(after[i] ?? null)
       }
     }
-    void model
     // Inclusive of the term: rows with the same term and a later key are filtered by isAfter.
     return { value: encodeTerm(vals), inclusive: true }
   }
@@ -540,8 +538,6 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
     }
   }
 
-  void rowMerge
-  void and
   return {
     kind: 'causeway',
     siteId: site.id,

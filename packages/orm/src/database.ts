@@ -180,7 +180,7 @@ class RepositoryImpl<M extends AnyModel> implements Repository<M> {
   constructor(
     readonly model: M,
     private readonly ex: Executor,
-    private readonly models: readonly AnyModel[],
+    models: readonly AnyModel[],
     private readonly clock: Clock,
   ) {
     if (!model || !model.info || !models.includes(model)) {

@@ -207,11 +207,10 @@ export async function openSqliteBackend(models: readonly ModelInfo[], opts: Sqli
   for (const m of models) {
     const cols = [...m.columns.values()].map((c) => `${q(c.name)} ${sqlType(c)}${c.nullable ? '' : ' NOT NULL'}`)
     db.exec(`CREATE TABLE IF NOT EXISTS ${q(m.table)} (${cols.join(', ')}, PRIMARY KEY (${q(m.primaryKey)}))`)
-    m.indexes.forEach((ix, i) => {
+    for (const ix of m.indexes) {
       const name = `${m.table}__${ix.columns.join('__')}`
       db.exec(`CREATE ${ix.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${q(name)} ON ${q(m.table)} (${ix.columns.map(q).join(', ')})`)
-      void i
-    })
+    }
   }
   const stmtCache = new Map<string, Database.Statement>()
   const prepare = (text: string): Database.Statement => {
@@ -307,7 +306,6 @@ export async function openSqliteBackend(models: readonly ModelInfo[], opts: Sqli
     execute: async (node) => run(node),
     homeSite,
   }
-  let inTx = false
   return {
     kind: 'sqlite',
     siteId,
@@ -328,7 +326,6 @@ export async function openSqliteBackend(models: readonly ModelInfo[], opts: Sqli
       try {
         check()
         db.exec('BEGIN IMMEDIATE')
-        inTx = true
         try {
           const result = await fn(txExecutor)
           db.exec('COMMIT')
@@ -336,8 +333,6 @@ export async function openSqliteBackend(models: readonly ModelInfo[], opts: Sqli
         } catch (e) {
           if (db.inTransaction) db.exec('ROLLBACK')
           throw e
-        } finally {
-          inTx = false
         }
       } finally {
         release()
@@ -347,7 +342,6 @@ export async function openSqliteBackend(models: readonly ModelInfo[], opts: Sqli
       if (closed) return
       const release = await conn.acquire(LOCK)
       closed = true
-      void inTx
       db.close()
       release()
     },
