@@ -23,7 +23,10 @@ describe('replication on the simulated network', () => {
   it('causal order: a remote site never shows an effect without its cause', async () => {
     // Slow direct link a->c, fast path a->b->c: c hears about the effect first through b.
     const { sites, net } = await mk(['a', 'b', 'c'], { net: { latencyMs: (f, t) => (f === 'a' && t === 'c' ? 300 : 5), seed: 2 } })
-    await net.settle()
+    // Let every link come up and c's upstream list reach b, so b stops relaying a's writes to c
+    // (c hears a directly): the effect then overtakes its cause on the way to c.
+    await eventually(() => ['a', 'b', 'c'].every((id) => sites[id]!.status().peers.every((p) => p.state === 'connected')), 5000, 'mesh up')
+    await new Promise((r) => setTimeout(r, 400))
     const sa = sites.a!.session()
     await sa.put('photo', 'private photo')
     // b reads the photo and then writes a comment depending on it.
