@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { CausewayError, type Site } from '@causeway/core'
 import type { Backend, Executor } from './backend.js'
 import {
@@ -104,6 +105,19 @@ export type OpenDatabaseOptions =
 
 const systemClock: Clock = { nowMs: () => Date.now() }
 
+/** Databases whose transaction callback is running in the current async context. */
+const inTransaction = new AsyncLocalStorage<ReadonlySet<object>>()
+
+/**
+ * Using the database itself (not `tx`) inside its own transaction callback would wait for the
+ * transaction to end (SQLite: forever; Causeway: until the row lock times out), so fail fast.
+ */
+function checkNotInOwnTransaction(db: object): void {
+  if (inTransaction.getStore()?.has(db)) {
+    throw new CausewayError('INVALID_ARGUMENT', 'inside db.transaction(fn), use tx.repository(...), not db.repository(...) or a nested db.transaction')
+  }
+}
+
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   if (!options || typeof options !== 'object') throw new CausewayError('INVALID_OPTIONS', 'openDatabase needs options')
   const { models } = options
@@ -148,26 +162,28 @@ class DatabaseImpl implements Database {
   repository<M extends AnyModel>(model: M): Repository<M> {
     let r = this.repos.get(model)
     if (!r) {
-      r = new RepositoryImpl(model, this.impl, this.models, this.clock) as unknown as Repository<AnyModel>
+      r = new RepositoryImpl(model, this.impl, this.models, this.clock, this) as unknown as Repository<AnyModel>
       this.repos.set(model, r)
     }
     return r as unknown as Repository<M>
   }
-  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     if (typeof fn !== 'function') throw new CausewayError('INVALID_ARGUMENT', 'transaction needs a function')
+    checkNotInOwnTransaction(this)
+    const active = new Set([...(inTransaction.getStore() ?? []), this])
     return this.impl.transaction((ex) => {
       const repos = new Map<AnyModel, Repository<AnyModel>>()
       const tx: Transaction = {
         repository: <M extends AnyModel>(model: M): Repository<M> => {
           let r = repos.get(model)
           if (!r) {
-            r = new RepositoryImpl(model, ex, this.models, this.clock) as unknown as Repository<AnyModel>
+            r = new RepositoryImpl(model, ex, this.models, this.clock, null) as unknown as Repository<AnyModel>
             repos.set(model, r)
           }
           return r as unknown as Repository<M>
         },
       }
-      return fn(tx)
+      return inTransaction.run(active, () => fn(tx))
     })
   }
   close(): Promise<void> {
@@ -182,6 +198,8 @@ class RepositoryImpl<M extends AnyModel> implements Repository<M> {
     private readonly ex: Executor,
     models: readonly AnyModel[],
     private readonly clock: Clock,
+    /** The database, for repositories outside a transaction (null inside one). */
+    private readonly owner: object | null,
   ) {
     if (!model || !model.info || !models.includes(model)) {
       throw new CausewayError('INVALID_MODEL', `model ${String(model?.info?.table)} is not in openDatabase({ models })`)
@@ -190,6 +208,7 @@ class RepositoryImpl<M extends AnyModel> implements Repository<M> {
   }
 
   private async run(node: StatementNode): Promise<CanonRow[] | number> {
+    if (this.owner) checkNotInOwnTransaction(this.owner)
     return this.ex.execute(node)
   }
   private toRows(rows: CanonRow[]): RowOfModel<M>[] {

@@ -226,6 +226,32 @@ describe.each(allFixtures)('repository on %s', (_name, factory) => {
     expect((await r.repository(Tag).find()).map((x) => x.name)).toEqual(['red'])
   })
 
+  it('refuses the outer database inside its own transaction instead of deadlocking', async () => {
+    const err = await codeOf(
+      fx.db.transaction(async (tx) => {
+        await tx.repository(Item).insert(item('t1'))
+        await fx.db.repository(Item).findOne({ id: 't1' })
+      }),
+    )
+    expect(err).toBe('INVALID_ARGUMENT')
+    expect(await codeOf(fx.db.transaction(async () => fx.db.transaction(async () => 1)))).toBe('INVALID_ARGUMENT')
+    // Nothing of the failed transaction was written; the database is usable afterwards.
+    expect(await fx.db.repository(Item).count()).toBe(0)
+    // Concurrent transactions on the same row serialize their writes (compare-and-swap keeps a counter exact).
+    await fx.db.repository(Counter).insert({ id: 1, n: 0 })
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        fx.db.transaction(async (tx) => {
+          for (;;) {
+            const c = (await tx.repository(Counter).findOne({ id: 1 }))!
+            if ((await tx.repository(Counter).update({ id: 1 }, { n: c.n + 1 }, { expect: { n: c.n } })) === 1) return
+          }
+        }),
+      ),
+    )
+    expect((await (await fx.read()).repository(Counter).findOne({ id: 1 }))!.n).toBe(5)
+  })
+
   it('eager-loads relations with one batched lookup each', async () => {
     await fx.db.repository(Owner).insertMany([
       { name: 'alice', region: 'eu' },
