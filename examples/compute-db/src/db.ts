@@ -268,11 +268,17 @@ export class ComputeDb {
   async quotaReserve(projectId: string, resource: string, delta: number, hardLimit: number): Promise<number> {
     const repo = this.db.repository(QuotaUsage)
     const id = `${projectId}/${resource}`
+    // Only the home site creates the usage row: a second, concurrent creation elsewhere would
+    // merge column by column with the home site's counter and could reset it.
+    const home = this.projectHome(projectId)
+    if (home !== this.db.siteId) {
+      throw new CausewayError('NOT_HOME_SITE', `quota of ${projectId} is kept at site ${home}`, { details: { homeSite: home, projectId } })
+    }
     for (let attempt = 0; attempt < 100; attempt++) {
       let row = await repo.findOne({ id })
       if (!row) {
         try {
-          row = await repo.insert({ id, project_id: projectId, resource, in_use: 0, updated_at: this.now() }, { home: this.projectHome(projectId) })
+          row = await repo.insert({ id, project_id: projectId, resource, in_use: 0, updated_at: this.now() })
         } catch (e) {
           if (e instanceof CausewayError && e.code === 'CONFLICT') continue // created concurrently
           throw e
