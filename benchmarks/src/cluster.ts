@@ -1,6 +1,6 @@
 /** Helpers to open several Causeway sites on the in-process sim network. */
 import path from 'node:path'
-import type { Session, Site } from '@causeway/core'
+import type { OpenSiteOptions, Session, Site } from '@causeway/core'
 import { loadOpenSite, loadSim, type SimNetwork } from './loaders.js'
 
 export interface SimCluster {
@@ -20,6 +20,7 @@ export interface SimClusterOptions {
   durability?: 'fsync' | 'relaxed'
   storage?: 'level' | 'memory'
   shards?: number
+  conflicts?: OpenSiteOptions['conflicts']
 }
 
 let clusterN = 0
@@ -38,6 +39,7 @@ export async function openSimCluster(o: SimClusterOptions): Promise<SimCluster> 
           network: net.adapter(id),
           durability: o.durability ?? 'relaxed',
           ...(o.shards ? { shards: o.shards } : {}),
+          ...(o.conflicts ? { conflicts: o.conflicts } : {}),
           ...(o.storage === 'memory' ? { storage: 'memory' as const } : { dir: path.join(o.tmp, `cluster${n}-${id}`) }),
         }),
       )

@@ -19,7 +19,7 @@ export interface Deployment {
 
 let deployN = 0
 
-export async function openDeployment(o: { ids: string[]; latencyMs: number; tmp: string; durability?: 'fsync' | 'relaxed' }): Promise<Deployment> {
+export async function openDeployment(o: { ids: string[]; latencyMs: number; tmp: string; durability?: 'fsync' | 'relaxed'; orm?: boolean }): Promise<Deployment> {
   const { peerIdFromKeyFile } = await loadLibp2p()
   const n = deployN++
   const base = path.join(o.tmp, `deploy${n}`)
@@ -58,6 +58,7 @@ export async function openDeployment(o: { ids: string[]; latencyMs: number; tmp:
           keyFile: keys.get(id),
           latencyMs: o.latencyMs,
           durability: o.durability ?? 'relaxed',
+          orm: o.orm ?? false,
           peers: o.ids
             .filter((p) => p !== id)
             .map((p) => ({ site: p, addrs: [`/ip4/127.0.0.1/tcp/${proxies.get(p)!.port}/p2p/${peerIds.get(p)}`] })),

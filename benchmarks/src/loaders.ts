@@ -81,6 +81,8 @@ export interface OrmDatabase {
 export interface OrmModule {
   defineModel(def: unknown): unknown
   openDatabase(options: Record<string, unknown>): Promise<OrmDatabase>
+  /** The `conflicts` option a site needs for the ORM's tables (per-column merge), if the ORM has one. */
+  ormConflicts?(models: unknown[]): OpenSiteOptions['conflicts']
 }
 
 export async function loadOrm(): Promise<OrmModule> {
@@ -88,6 +90,7 @@ export async function loadOrm(): Promise<OrmModule> {
   return {
     defineModel: need(mod, 'defineModel', '@causeway/orm'),
     openDatabase: need(mod, 'openDatabase', '@causeway/orm'),
+    ...(typeof mod['ormConflicts'] === 'function' ? { ormConflicts: mod['ormConflicts'] as OrmModule['ormConflicts'] } : {}),
   }
 }
 
@@ -98,13 +101,13 @@ export async function loadOrm(): Promise<OrmModule> {
  */
 export interface ComputeDb {
   source: string
-  createInstances(db: OrmDatabase, n: number, options: { concurrency: number; site?: string; prefix?: string }): Promise<unknown>
+  createInstances(db: OrmDatabase, n: number, options: { concurrency: number; boot?: boolean; prefix?: string }): Promise<unknown>
   models: unknown[]
   raw: Record<string, unknown>
 }
 
 export async function loadComputeDb(): Promise<ComputeDb> {
-  const candidates = ['@causeway/compute-db', 'compute-db', '@causeway/example-compute-db']
+  const candidates = ['@causeway/example-compute-db', '@causeway/compute-db', 'compute-db']
   const files = ['examples/compute-db/dist/index.js', 'examples/compute-db/dist/src/index.js', 'examples/compute-db/dist/service.js']
   let mod: Record<string, unknown> | undefined
   let source = ''
@@ -135,9 +138,10 @@ export async function loadComputeDb(): Promise<ComputeDb> {
   const createInstances = mod['createInstances']
   if (typeof createInstances !== 'function') throw new SkipError(`${source} does not export createInstances(db, n, { concurrency }) yet`)
   let models: unknown[] = []
-  if (Array.isArray(mod['models'])) models = mod['models'] as unknown[]
-  else if (typeof mod['models'] === 'object' && mod['models'] !== null) models = Object.values(mod['models'] as object)
-  else models = Object.entries(mod).filter(([k, v]) => /^[A-Z]/.test(k) && v && typeof v === 'object' && 'table' in (v as object)).map(([, v]) => v)
+  const listed = mod['computeModels'] ?? mod['models']
+  if (Array.isArray(listed)) models = listed as unknown[]
+  else if (typeof listed === 'object' && listed !== null) models = Object.values(listed as object)
+  else models = Object.entries(mod).filter(([k, v]) => /^[A-Z]/.test(k) && v && typeof v === 'object' && ('table' in (v as object) || 'info' in (v as object))).map(([, v]) => v)
   if (models.length === 0) throw new SkipError(`${source} exports no models (expected \`models\` or model objects)`)
   return { source, createInstances: createInstances as ComputeDb['createInstances'], models, raw: mod }
 }

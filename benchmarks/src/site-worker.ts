@@ -3,9 +3,10 @@
  * Commands: open, waitConnected, write, watch, watchResult, cp (control-plane share), status, close.
  * Times are absolute (performance.timeOrigin + performance.now()) so they compare across processes.
  */
-import type { Session, Site } from '@causeway/core'
+import type { OpenSiteOptions, Session, Site } from '@causeway/core'
 import { loadComputeDb, loadLibp2p, loadOpenSite, loadOrm, type OrmDatabase } from './loaders.js'
-import { errMsg, latencies } from './harness.js'
+import { errMsg } from './harness.js'
+import { openOrm, runCreateInstances } from './orm-work.js'
 
 const now = () => performance.timeOrigin + performance.now()
 
@@ -28,7 +29,14 @@ async function handle(m: Msg): Promise<unknown> {
         ...(m['latencyMs'] ? { latencyMs: m['latencyMs'] as number } : {}),
       })
       network = net
+      let conflicts: OpenSiteOptions['conflicts'] | undefined
+      if (m['orm']) {
+        const orm = await loadOrm()
+        const cdb = await loadComputeDb()
+        conflicts = orm.ormConflicts?.(cdb.models)
+      }
       site = await openSite({
+        ...(conflicts ? { conflicts } : {}),
         id: m['siteId'] as string,
         dir: m['dir'] as string,
         network: net,
@@ -120,14 +128,11 @@ async function handle(m: Msg): Promise<unknown> {
     }
     case 'cp': {
       // control plane: this process's share of the "boot a VM" workload through the ORM
-      const orm = await loadOrm()
       const cdb = await loadComputeDb()
-      db ??= await orm.openDatabase({ backend: 'causeway', site: site!, models: cdb.models })
-      const calls: number[] = []
-      const timed = wrapTimed(db, calls)
+      db ??= await openOrm(site!, cdb.models)
       const t0 = now()
-      await cdb.createInstances(timed, m['n'] as number, { concurrency: (m['concurrency'] as number) ?? 32, site: site!.id, prefix: m['prefix'] as string })
-      return { startedAt: t0, endedAt: now(), calls: latencies(calls), samples: calls.length > 4000 ? calls.filter((_, i) => i % Math.ceil(calls.length / 4000) === 0) : calls }
+      const calls = await runCreateInstances(cdb, db, m['n'] as number, (m['concurrency'] as number) ?? 8, m['prefix'] as string)
+      return { startedAt: t0, endedAt: now(), samples: calls }
     }
     case 'status':
       return site!.status()
@@ -146,47 +151,7 @@ async function handle(m: Msg): Promise<unknown> {
   }
 }
 
-/** Wrap an ORM database so that every repository call (and transaction) records its latency. */
-export function wrapTimed(db: OrmDatabase, sink: number[]): OrmDatabase {
-  const wrapRepo = (repo: Record<string, unknown>) =>
-    new Proxy(repo, {
-      get(target, prop, recv) {
-        const v = Reflect.get(target, prop, recv)
-        if (typeof v !== 'function') return v
-        return (...args: unknown[]) => {
-          const t = performance.now()
-          const r = (v as (...a: unknown[]) => unknown).apply(target, args)
-          if (r && typeof (r as Promise<unknown>).then === 'function') {
-            return (r as Promise<unknown>).then((x) => {
-              sink.push(performance.now() - t)
-              return x
-            })
-          }
-          return r
-        }
-      },
-    })
-  const wrapDb = (d: OrmDatabase): OrmDatabase =>
-    new Proxy(d, {
-      get(target, prop, recv) {
-        const v = Reflect.get(target, prop, recv)
-        if (prop === 'repository') return (model: unknown) => wrapRepo((v as OrmDatabase['repository']).call(target, model) as Record<string, unknown>)
-        if (prop === 'transaction') {
-          return async (fn: (tx: OrmDatabase) => Promise<unknown>) => {
-            const t = performance.now()
-            // calls inside the transaction are part of this one call: not recorded separately
-            const r = await (v as OrmDatabase['transaction']).call(target, (tx: OrmDatabase) => fn(tx))
-            sink.push(performance.now() - t)
-            return r
-          }
-        }
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-      },
-    })
-  return wrapDb(db)
-}
-
-if (process.send) {
+if (process.send && process.env['CAUSEWAY_BENCH_WORKER'] === '1') {
   process.on('message', (m: Msg) => {
     handle(m).then(
       (result) => process.send!({ id: m.id, ok: true, result }),

@@ -15,7 +15,7 @@ export interface Worker {
 
 export async function startWorker(name: string): Promise<Worker> {
   const script = path.join(here, 'site-worker.js')
-  const child = spawnTracked(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+  const child = spawnTracked(process.execPath, [script], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, CAUSEWAY_BENCH_WORKER: '1' } })
   let err = ''
   child.stderr?.on('data', (d: Buffer) => {
     err = (err + d.toString()).slice(-4000)
