@@ -354,19 +354,29 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
   /** One transaction's state: rows it wrote (read-your-writes) and the row locks it holds. */
   class Tx implements Executor {
     readonly pending: Overlay = new Map()
-    private readonly locked = new Set<string>()
+    /** Lock acquisitions by key (also in flight, so concurrent calls in one transaction share them). */
+    private readonly locks = new Map<string, Promise<void>>()
     private readonly releases: Array<() => void> = []
+    private done = false
     constructor(private readonly explicit: boolean) {}
 
     async lock(keys: Iterable<string>): Promise<void> {
-      const todo = [...new Set(keys)].filter((k) => !this.locked.has(k)).sort()
-      if (!todo.length) return
-      this.releases.push(await mutex.acquireAll(todo, lockTimeoutMs))
-      for (const k of todo) this.locked.add(k)
+      const all = [...new Set(keys)]
+      // New keys are taken one after the other in sorted order, so plain operations never deadlock.
+      let chain: Promise<void> = Promise.resolve()
+      for (const k of all.filter((x) => !this.locks.has(x)).sort()) {
+        chain = chain.then(() => mutex.acquire(k, lockTimeoutMs)).then((release) => {
+          // A lock granted after the transaction ended (a stray concurrent call) is given back at once.
+          if (this.done) release()
+          else this.releases.push(release)
+        })
+        this.locks.set(k, chain)
+      }
+      await Promise.all(all.map((k) => this.locks.get(k)))
     }
     release(): void {
+      this.done = true
       for (const r of this.releases.splice(0).reverse()) r()
-      this.locked.clear()
     }
     /** Current values under lock: this transaction's own writes, else the site's latest. */
     async current(keys: string[]): Promise<Map<string, RowValue>> {
@@ -390,20 +400,28 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
 
     async execute(node: StatementNode): Promise<CanonRow[] | number> {
       check()
+      if (this.done) throw new CausewayError('INVALID_ARGUMENT', 'the transaction has ended; use the database or a new transaction')
       switch (node.kind) {
         case 'select':
           return select(node, this.explicit ? this.pending : null)
         case 'count':
           return count(node, this.explicit ? this.pending : null)
         case 'insert':
-          return this.insert(node)
+          return this.serial(() => this.insert(node))
         case 'update':
-          return this.update(node)
+          return this.serial(() => this.update(node))
         case 'delete':
-          return this.remove(node)
+          return this.serial(() => this.remove(node))
         default:
           return assertNever(node)
       }
+    }
+    /** Writes of one transaction run one at a time, each on top of the previous one's result. */
+    private tail: Promise<unknown> = Promise.resolve()
+    private serial<T>(fn: () => Promise<T>): Promise<T> {
+      const run = this.tail.then(fn, fn)
+      this.tail = run.catch(() => {})
+      return run
     }
     homeSite(table: string, pk: string | number): Promise<string | undefined> {
       return homeSite(table, pk, this.explicit ? this.pending : null)

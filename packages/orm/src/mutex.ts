@@ -30,20 +30,6 @@ export class KeyedMutex {
     })
   }
 
-  async acquireAll(keys: Iterable<string>, timeoutMs?: number): Promise<() => void> {
-    const sorted = [...new Set(keys)].sort()
-    const releases: Array<() => void> = []
-    try {
-      for (const k of sorted) releases.push(await this.acquire(k, timeoutMs))
-    } catch (e) {
-      for (const r of releases.reverse()) r()
-      throw e
-    }
-    return () => {
-      for (const r of releases.reverse()) r()
-    }
-  }
-
   private releaser(key: string): () => void {
     let done = false
     return () => {

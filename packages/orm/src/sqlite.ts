@@ -302,10 +302,6 @@ export async function openSqliteBackend(models: readonly ModelInfo[], opts: Sqli
   const check = (): void => {
     if (closed) throw new CausewayError('CLOSED', 'database is closed')
   }
-  const txExecutor: Executor = {
-    execute: async (node) => run(node),
-    homeSite,
-  }
   return {
     kind: 'sqlite',
     siteId,
@@ -325,6 +321,15 @@ export async function openSqliteBackend(models: readonly ModelInfo[], opts: Sqli
       const release = await conn.acquire(LOCK)
       try {
         check()
+        let done = false
+        // Valid only while the transaction is open: afterwards it would bypass the connection lock.
+        const txExecutor: Executor = {
+          execute: async (node) => {
+            if (done) throw new CausewayError('INVALID_ARGUMENT', 'the transaction has ended; use the database or a new transaction')
+            return run(node)
+          },
+          homeSite,
+        }
         db.exec('BEGIN IMMEDIATE')
         try {
           const result = await fn(txExecutor)
@@ -333,6 +338,8 @@ export async function openSqliteBackend(models: readonly ModelInfo[], opts: Sqli
         } catch (e) {
           if (db.inTransaction) db.exec('ROLLBACK')
           throw e
+        } finally {
+          done = true
         }
       } finally {
         release()

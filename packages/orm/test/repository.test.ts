@@ -252,6 +252,23 @@ describe.each(allFixtures)('repository on %s', (_name, factory) => {
     expect((await (await fx.read()).repository(Counter).findOne({ id: 1 }))!.n).toBe(5)
   })
 
+  it('runs concurrent calls inside one transaction and refuses a finished transaction', async () => {
+    await items().insert(item('a', { rank: 1 }))
+    let leaked: { repository: typeof fx.db.repository } | undefined
+    await fx.db.transaction(async (tx) => {
+      leaked = tx
+      const r = tx.repository(Item)
+      const counts = await Promise.all([r.update({ id: 'a' }, { label: 'x' }), r.update({ id: 'a' }, { score: 9 }), r.insert(item('b'))])
+      expect(counts.slice(0, 2)).toEqual([1, 1])
+    })
+    expect(await codeOf(leaked!.repository(Item).findOne({ id: 'a' }))).toBe('INVALID_ARGUMENT')
+    const r = (await fx.read()).repository(Item)
+    expect(await r.findOne({ id: 'a' })).toMatchObject({ label: 'x', score: 9 })
+    expect(await r.count()).toBe(2)
+    // The rows are not left locked.
+    expect(await items().update({ id: 'a' }, { label: 'y' })).toBe(1)
+  })
+
   it('eager-loads relations with one batched lookup each', async () => {
     await fx.db.repository(Owner).insertMany([
       { name: 'alice', region: 'eu' },
