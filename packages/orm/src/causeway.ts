@@ -318,7 +318,17 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
     }
     const keys = new Set<string>(pending)
     if (p.kind === 'keys') for (const k of p.keys) keys.add(k)
-    else for await (const k of scan(p, null)) keys.add(k)
+    else {
+      // The ranges of an `in` are independent: scan them concurrently (order is restored by the sort).
+      const parts = await Promise.all(
+        p.ranges.map(async (r) => {
+          const out: string[] = []
+          for await (const k of scan({ ...p, ranges: [r] }, null)) out.push(k)
+          return out
+        }),
+      )
+      for (const part of parts) for (const k of part) keys.add(k)
+    }
     const got = await fetch([...keys], overlay)
     const rows: CanonRow[] = []
     for (const k of keys) {
