@@ -10,10 +10,10 @@ import type { Version } from './types.js'
 // Storage layout of one shard (string keys, binary values):
 //   k!<key>               key state (siblings)
 //   l!<stream>!<seq16>    replication log entry (encoded WriteEntry, exact origin bytes)
-//   m!rv!<stream>         highest contiguous seq of <stream> durably received (in the stream's log shard)
+//   (a stream's received prefix is the seq of its last log entry: entries are logged gaplessly)
 //   m!ap!<stream>         highest seq of <stream> applied in this shard by a separate apply batch
 //   m!gc!<stream>         log entries up to here were trimmed (every configured peer has them)
-//   m!clock               Lamport high-water mark
+//   m!clock               Lamport high-water mark, written when logs are trimmed (log entries carry the rest)
 //   i!<index>!<term>\0<key>   secondary index entry
 export const K = 'k!'
 export const seqKey = (seq: number): string => String(seq).padStart(16, '0')
@@ -83,7 +83,6 @@ export class Shard {
   private flushing = false
   private loadsInFlight = 0
   private pins = 0
-  private clockMark = 0
   closed = false
   /** Resolved whenever the queue drains (for close and idle checks). */
   private drainWaiters: Array<() => void> = []
@@ -214,7 +213,11 @@ export class Shard {
     if (items.length === 0) return
     const keys: string[] = []
     for (const it of items) {
-      if (it.kind === 'local' && !it.logOnly) for (const o of it.ops) keys.push(o.key)
+      // A local LWW write needs no read: the site clock is above every version applied here, so the
+      // new version dominates whatever the key holds (unless an index needs the old terms).
+      if (it.kind === 'local' && !it.logOnly) {
+        for (const o of it.ops) if (this.host.modeOf(o.key) !== 'lww' || this.host.indexesFor(o.key).length > 0) keys.push(o.key)
+      }
       else if (it.kind === 'apply') for (const o of it.ops) keys.push(o.key)
       else if (it.kind === 'reindex') keys.push(...it.keys)
     }
@@ -232,10 +235,11 @@ export class Shard {
       const stagedNext = new Map<string, KeyState>()
       const results: Array<() => void> = []
       let sync = false
-      let maxTime = 0
-      const rmw = (key: string, w: Parameters<typeof applyToState>[1], stage: boolean): KeyState => {
-        const before = next.get(key) ?? stagedNext.get(key) ?? this.baseState(key)
+      const rmw = (key: string, w: Parameters<typeof applyToState>[1], stage: boolean, freshLocal = false): KeyState => {
         const mode = this.host.modeOf(key)
+        // freshLocal: a version just issued by this site's clock, which dominates any state (see above).
+        // A staged state is always the newest: local puts on staged keys are deferred (below).
+        const before = stagedNext.get(key) ?? next.get(key) ?? this.staged.get(key) ?? this.cache.get(key) ?? (freshLocal && mode === 'lww' ? [] : this.peek(key))
         const after = applyToState(before, w, mode)
         if (after !== before) {
           ops.push({ type: 'put', key: K + key, value: encode(stateToWire(after)).slice() })
@@ -248,24 +252,27 @@ export class Shard {
       for (const it of items) {
         switch (it.kind) {
           case 'local': {
+            // Staged earlier in this very batch: it must not become visible before its round does.
+            if (!it.logOnly && stagedNext.size > 0 && it.ops.some((o) => stagedNext.has(o.key))) {
+              this.deferred.push(it)
+              break
+            }
             sync ||= this.host.fsync
             const seq = this.host.allocSeq(this.index)
             allocated.push(seq)
             const v: Version = this.host.clock.tick(it.atLeastTime)
             const entry: WriteEntry = { stream: `${this.host.siteId}/${this.index}`, seq, time: v.time, site: v.site, deps: it.deps, ops: it.ops }
             const bytes = encodeEntry(entry)
-            maxTime = Math.max(maxTime, v.time)
+            // The log entry alone records the stream's progress and the clock (recovery reads them back).
             ops.push({ type: 'put', key: logKey(entry.stream, seq), value: bytes })
-            ops.push({ type: 'put', key: `m!rv!${entry.stream}`, value: encode(seq).slice() })
             if (!it.logOnly) {
-              for (const o of it.ops) rmw(o.key, { time: v.time, site: v.site, stream: entry.stream, seq, value: o.value, supersedes: o.supersedes }, false)
+              for (const o of it.ops) rmw(o.key, { time: v.time, site: v.site, stream: entry.stream, seq, value: o.value, supersedes: o.supersedes }, false, true)
             }
             results.push(() => it.resolve({ entry, bytes }))
             break
           }
           case 'apply': {
             const e = it.entry
-            maxTime = Math.max(maxTime, e.time)
             const changed = new Map<string, KeyState>()
             for (const o of it.ops) {
               changed.set(o.key, rmw(o.key, { time: e.time, site: e.site, stream: e.stream, seq: e.seq, value: o.value, supersedes: o.supersedes }, it.stage))
@@ -278,9 +285,7 @@ export class Shard {
             sync ||= this.host.fsync
             for (const en of it.entries) {
               ops.push({ type: 'put', key: logKey(it.stream, en.seq), value: en.bytes })
-              maxTime = Math.max(maxTime, en.time)
             }
-            ops.push({ type: 'put', key: `m!rv!${it.stream}`, value: encode(it.entries[it.entries.length - 1]!.seq).slice() })
             results.push(() => it.resolve())
             break
           }
@@ -294,10 +299,6 @@ export class Shard {
             break
           }
         }
-      }
-      if (maxTime > this.clockMark) {
-        this.clockMark = maxTime
-        ops.push({ type: 'put', key: 'm!clock', value: encode(maxTime).slice() })
       }
       try {
         await this.db.batch(ops as never, { sync } as never)

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { IndexDefinition, Logger, OpenSiteOptions, ScanOptions, Session, SessionOptions, ShardDb, Site, StorageFactory, WriteOp } from './api.js'
 import { LamportClock, systemClock } from './clock.js'
-import { assertKey, decodeUntrusted, encodeValue, hash32 } from './codec.js'
+import { assertKey, decodeUntrusted, encode, encodeValue, hash32 } from './codec.js'
 import { observationOf, validateConflicts, viewOf, type KeyState, type Resolver } from './conflict.js'
 import { CausalContext, type Dot, type StreamId } from './context.js'
 import { decodeEntry, MAX_OPS_PER_WRITE, type WriteEntry, type WriteEntryOp } from './entry.js'
@@ -365,6 +365,20 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
       }
     }
     this.clock.observe(clockFloor)
+    // Streams are known from their log entries: the last entry's seq is the received prefix.
+    for (const sh of this.shards) {
+      let from = 'l!'
+      for (;;) {
+        const first = await sh.db.keys({ gt: from, lt: 'l"', limit: 1 }).all()
+        if (first.length === 0) break
+        const k = first[0] as string
+        const sid = k.slice(2, k.lastIndexOf('!'))
+        const last = (await sh.db.keys({ gte: logPrefix(sid), lt: logPrefix(sid) + '\uffff', reverse: true, limit: 1 }).all())[0] as string
+        const s = this.stream(sid)
+        s.rv = Math.max(s.rv, Number(last.slice(last.lastIndexOf('!') + 1)))
+        from = logPrefix(sid) + '\uffff'
+      }
+    }
     for (const s of this.streams.values()) {
       s.rv = Math.max(s.rv, s.gc)
       s.accepted = s.rv
@@ -941,7 +955,11 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
       if (floor - s.gc < 1024) continue
       const db = this.shards[s.logShard]!.db
       await db.clear({ gt: logKey(s.id, s.gc), lte: logKey(s.id, floor) })
-      await db.put(`m!gc!${s.id}`, encodeValueNumber(floor))
+      // The trimmed entries carried clock times: keep the high-water mark before dropping them.
+      await db.batch([
+        { type: 'put', key: `m!gc!${s.id}`, value: encode(floor) },
+        { type: 'put', key: 'm!clock', value: encode(this.clock.current) },
+      ])
       s.gc = floor
     }
   }
@@ -1116,9 +1134,6 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   }
 }
 
-function encodeValueNumber(n: number): Uint8Array {
-  return encodeValue(n, 64)
-}
 
 /** Merge per-shard sorted key iterators into one sorted stream (UTF-8 byte order, as LevelDB sorts). */
 async function* mergeShards<T>(
