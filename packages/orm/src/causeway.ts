@@ -175,7 +175,10 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
       }
     }
     const pk = model.primaryKey
-    if (eq.has(pk)) return { kind: 'keys', keys: [rowKey(model.table, eq.get(pk)!)] }
+    if (eq.has(pk)) {
+      const v = eq.get(pk)!
+      return { kind: 'keys', keys: v === null ? [] : [rowKey(model.table, v)] } // a primary key is never NULL
+    }
     if (inn.has(pk)) return { kind: 'keys', keys: [...new Set(inn.get(pk)!.filter((v) => v !== null).map((v) => rowKey(model.table, v)))] }
 
     type Cand = { plan: Extract<Plan, { kind: 'index' }>; score: number }
