@@ -474,8 +474,14 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
 
     /** Rows matching `where` now, locked, re-read and re-checked under their locks. */
     private async matching(model: ModelInfo, where: WhereNode): Promise<Map<string, RowValue>> {
-      const rows = await select({ kind: 'select', table: model.table, where, orderBy: [], limit: null, offset: 0, after: null }, this.pending)
-      const keys = rows.map((r) => rowKey(model.table, r[model.primaryKey] as Scalar))
+      // By primary key (the common case): lock first, then read once under the lock.
+      const p = plan(model, where, null)
+      const keys =
+        p.kind === 'keys'
+          ? p.keys
+          : (await select({ kind: 'select', table: model.table, where, orderBy: [], limit: null, offset: 0, after: null }, this.pending)).map((r) =>
+              rowKey(model.table, r[model.primaryKey] as Scalar),
+            )
       await this.lock(keys)
       const cur = await this.current(keys)
       const out = new Map<string, RowValue>()
