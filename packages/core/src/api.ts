@@ -1,6 +1,6 @@
 import type { AbstractLevel } from 'abstract-level'
 import type { NetworkAdapter } from './network.js'
-import type { Clock, ConflictOption, Durability, Entry, Random, SiteStatus, Value, Version } from './types.js'
+import type { Clock, ConflictMode, ConflictOption, Durability, Entry, Random, SiteStatus, Value, Version } from './types.js'
 
 /** A LevelDB-like database holding one shard: string keys, binary values. */
 export type ShardDb = AbstractLevel<string | Uint8Array, string, Uint8Array>
@@ -27,8 +27,6 @@ export interface OpenSiteOptions {
   cacheEntries?: number
   /** Interval of heartbeats / progress gossip to peers (default 1000 ms). */
   heartbeatMs?: number
-  /** Per key prefix: queued writes older than this are not sent to peers any more (edge "expiry"). */
-  ttl?: Record<string, number>
   /** Log sink for dropped frames and peer errors (default: silent). */
   logger?: Logger
 }
@@ -93,6 +91,8 @@ export interface Site {
   session(options?: SessionOptions): Session
   status(): SiteStatus
   close(): Promise<void>
+  /** The conflict handling configured for a key (the prefix rules of openSite's `conflicts`). */
+  conflictMode(key: string): ConflictMode
   /** A fresh version from the site's Lamport clock (greater than every version this site has seen). */
   tick(): Version
   /** Register (and build or rebuild if needed) a secondary index. Resolves when it is consistent. */

@@ -40,9 +40,14 @@ export class CausalContext {
     if (cur === undefined || cur < seq) this.deps.set(stream, seq)
   }
 
-  observe(key: string, versions: Version[], dots: Dot[]): void {
+  /** `track`: remember the versions for supersession (only non-LWW keys need it). */
+  observe(key: string, versions: Version[], dots: Dot[], track = true): void {
     for (const [s, q] of dots) this.addDep(s, q)
     for (const v of versions) if (v.time > this.maxTime) this.maxTime = v.time
+    if (!track) {
+      if (this.observed.size > 0) this.observed.delete(key)
+      return
+    }
     // Re-insert to keep Map order = recency; evict the oldest beyond the bound.
     this.observed.delete(key)
     this.observed.set(key, versions)
@@ -53,11 +58,11 @@ export class CausalContext {
   }
 
   /** After a put: the new write is the single nearest dependency. */
-  afterWrite(dot: Dot, keys: string[], version: Version): void {
+  afterWrite(dot: Dot, keys: string[], version: Version, track: (key: string) => boolean = () => true): void {
     this.deps.clear()
     this.deps.set(dot[0], dot[1])
     if (version.time > this.maxTime) this.maxTime = version.time
-    for (const k of keys) this.observe(k, [version], [])
+    for (const k of keys) this.observe(k, [version], [], track(k))
   }
 
   depList(): Dot[] {

@@ -36,7 +36,7 @@ export function encodeEntry(e: WriteEntry): Uint8Array {
     e.deps,
     e.ops.map((o) => [o.key, o.value ?? null, o.supersedes.map((v) => [v.time, v.site])]),
   ]
-  return Uint8Array.prototype.slice.call(encode(wire))
+  return encode(wire)
 }
 
 /** Decode and fully validate an entry from storage or the network. Throws INVALID_FRAME. */

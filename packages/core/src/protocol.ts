@@ -41,8 +41,9 @@ export function encodeFrame(f: Frame): Uint8Array {
   }
 }
 
+/** encode() already returns a fresh buffer the caller owns. */
 function copy(b: Uint8Array): Uint8Array {
-  return Uint8Array.prototype.slice.call(b)
+  return b
 }
 
 function vector(x: unknown): Vector {

@@ -301,7 +301,13 @@ export class Shard {
         }
       }
       try {
-        await this.db.batch(ops as never, { sync } as never)
+        // The chained form: classic-level's array batch costs ~4x more CPU per operation.
+        const batch = this.db.batch()
+        for (const op of ops) {
+          if (op.type === 'put') batch.put(op.key, op.value)
+          else batch.del(op.key)
+        }
+        await batch.write({ sync } as never)
       } catch (e) {
         // Nothing of this batch is on disk: give back the sequence numbers so streams stay gapless.
         for (let i = allocated.length - 1; i >= 0; i--) this.host.releaseSeq(this.index, allocated[i]!)

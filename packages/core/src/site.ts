@@ -11,7 +11,7 @@ import { CausewayError, invariant } from './errors.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Vector } from './protocol.js'
 import { indexKey, K, logKey, logPrefix, Shard, type ShardHost } from './shard.js'
-import type { Clock, Entry, PeerState, SiteStatus, Value, Version } from './types.js'
+import type { Clock, ConflictMode, Entry, PeerState, SiteStatus, Value, Version } from './types.js'
 
 const SITE_ID_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 const INDEX_NAME_RE = /^[a-z0-9_-]{1,64}$/
@@ -51,7 +51,8 @@ interface StreamState {
   next: number
   /** Log trimmed up to here. */
   gc: number
-  ring: Map<number, RingItem>
+  /** Recent entries, slot = seq % RING_ENTRIES (streams are gapless, so no two live seqs collide). */
+  ring: Array<(RingItem & { seq: number }) | undefined>
   ringBytes: number
 }
 
@@ -281,7 +282,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
       const origin = id.slice(0, slash)
       const logShard = origin === this.id ? Number(id.slice(slash + 1)) : hash32(id) % this.shards.length
       invariant(logShard < this.shards.length, `local stream ${id} beyond the shard count`)
-      s = { id, origin, logShard, rv: 0, accepted: 0, av: 0, done: new Set(), next: 1, gc: 0, ring: new Map(), ringBytes: 0 }
+      s = { id, origin, logShard, rv: 0, accepted: 0, av: 0, done: new Set(), next: 1, gc: 0, ring: [], ringBytes: 0 }
       this.streams.set(id, s)
     }
     return s
@@ -292,13 +293,20 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   }
 
   private ringAdd(s: StreamState, seq: number, bytes: Uint8Array, entry: WriteEntry | undefined): void {
-    s.ring.set(seq, { bytes, entry })
-    s.ringBytes += bytes.length
-    while (s.ring.size > RING_ENTRIES || (s.ringBytes > RING_BYTES && s.ring.size > 1)) {
-      const [k, v] = s.ring.entries().next().value as [number, RingItem]
-      s.ring.delete(k)
-      s.ringBytes -= v.bytes.length
+    const slot = seq % RING_ENTRIES
+    const old = s.ring[slot]
+    if (old) s.ringBytes -= old.bytes.length
+    if (s.ringBytes + bytes.length > RING_BYTES) {
+      s.ring[slot] = undefined // over budget: this one is read back from the log when needed
+      return
     }
+    s.ring[slot] = { seq, bytes, entry }
+    s.ringBytes += bytes.length
+  }
+
+  private ringGet(s: StreamState, seq: number): RingItem | undefined {
+    const r = s.ring[seq % RING_ENTRIES]
+    return r !== undefined && r.seq === seq ? r : undefined
   }
 
   private markApplied(s: StreamState, seq: number): void {
@@ -316,9 +324,9 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     let bytes = 0
     let seq = from
     while (seq <= to && out.length < maxEntries && bytes < maxBytes) {
-      const r = s.ring.get(seq)
+      const r = this.ringGet(s, seq)
       if (r) {
-        out.push({ seq, ...r })
+        out.push({ seq, bytes: r.bytes, entry: r.entry })
         bytes += r.bytes.length
         seq++
         continue
@@ -335,7 +343,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
           bytes += v.length
           seq++
           got++
-          if (bytes >= maxBytes || s.ring.has(seq)) break
+          if (bytes >= maxBytes || this.ringGet(s, seq)) break
         }
       } finally {
         await it.close()
@@ -1005,6 +1013,10 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     }
   }
 
+  conflictMode(key: string): ConflictMode {
+    return this.modeOf(key)
+  }
+
   tick(): Version {
     this.checkOpen()
     return this.clock.tick()
@@ -1258,9 +1270,9 @@ class SessionImpl implements Session {
   }
 
   private async commit(ops: WriteEntryOp[]): Promise<Version> {
-    for (const op of ops) op.supersedes = this.ctx.observed.get(op.key) ?? []
+    for (const op of ops) op.supersedes = this.ctx.observed.size > 0 ? (this.ctx.observed.get(op.key) ?? []) : []
     const { version, dot } = await this.site.localWrite(ops, this.ctx)
-    this.ctx.afterWrite(dot, ops.map((o) => o.key), version)
+    this.ctx.afterWrite(dot, ops.map((o) => o.key), version, (k) => this.site.modeOf(k) !== 'lww')
     return version
   }
 
@@ -1304,7 +1316,7 @@ class SessionImpl implements Session {
     const e = viewOf(key, st, this.site.modeOf(key))
     if (st.length > 0) {
       const o = observationOf(st)
-      this.ctx.observe(key, o.versions, o.dots)
+      this.ctx.observe(key, o.versions, o.dots, this.site.modeOf(key) !== 'lww')
     }
     return e
   }
