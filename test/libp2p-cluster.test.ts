@@ -2,7 +2,7 @@
  * Multi-process integration: real `causeway serve` processes replicating over libp2p on
  * 127.0.0.1 with emulated WAN latency, driven through the HTTP API.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ProcessCluster, ensureBuilt, eventually, sleep } from '../packages/causeway/test/cluster.js'
 
 // Far site pairs get 150 ms one-way, near ones 10 ms, so a relay path can overtake a direct one.
@@ -19,8 +19,10 @@ describe('three sites as OS processes (full mesh, emulated latency)', () => {
       { id: 's3', peers: [{ site: 's1' }, { site: 's2' }], latencyMs: { s1: FAR, s2: NEAR } },
     ])
     await Promise.all(['s1', 's2', 's3'].map((id) => c.start(id)))
+    await c.waitConnected(['s1', 's2', 's3'], 15_000)
   }, 60_000)
   afterAll(async () => { await c.killAll() }, 30_000)
+  afterEach((ctx) => { if (ctx.task.result?.state === 'fail') c.dumpLogs() })
 
   it('a write and its causal successor become visible at the others in causal order', async () => {
     const a = await c.put('s1', 'a', 'a1')
@@ -40,7 +42,7 @@ describe('three sites as OS processes (full mesh, emulated latency)', () => {
     for (let i = 0; i < 5; i++) {
       const x = await c.put('s1', `x${i}`, i) // s1 -> s3 is the slow link
       const seen = await c.get('s2', `x${i}`, x.context, 5000)
-      expect(seen.status).toBe(200)
+      expect(seen.status, `x${i} at s2: ${JSON.stringify(seen.body)}`).toBe(200)
       const y = await c.put('s2', `y${i}`, i, seen.context) // s2 -> s3 is fast
       expect(y.status).toBe(200)
       const yAt3 = await eventually(async () => {
@@ -49,9 +51,9 @@ describe('three sites as OS processes (full mesh, emulated latency)', () => {
       }, 10_000, `y${i} at s3`)
       // No context needed: causal+ makes x visible at s3 before y is.
       const xAt3 = await c.get('s3', `x${i}`)
-      expect(xAt3.status).toBe(200)
+      expect(xAt3.status, `x${i} at s3 after y${i}: ${JSON.stringify(xAt3.body)}`).toBe(200)
       const xWithCtx = await c.get('s3', `x${i}`, yAt3.context, 0)
-      expect(xWithCtx.status).toBe(200)
+      expect(xWithCtx.status, `x${i} at s3 with y's context: ${JSON.stringify(xWithCtx.body)}`).toBe(200)
       const both = await c.getMany('s3', [`x${i}`, `y${i}`])
       expect(both.body.entries.map((e: { key: string }) => e.key).sort()).toEqual([`x${i}`, `y${i}`])
     }
@@ -91,23 +93,28 @@ describe('three sites as OS processes (full mesh, emulated latency)', () => {
       }, 20_000, `${ackedNow.length} acknowledged writes at ${site}`)
     }
     await c.waitValue('s1', 'during-outage', 'yes', 15_000)
+    // Data may have arrived by relay; the direct links must come back too.
+    await c.waitConnected(['s1', 's2', 's3'], 15_000)
   })
 
   it('a site whose peers are stopped keeps accepting writes, reports them disconnected, and converges', async () => {
     expect(await c.stop('s2', 'SIGTERM')).toBe(0)
     expect(await c.stop('s3', 'SIGTERM')).toBe(0)
     for (let i = 0; i < 5; i++) expect((await c.put('s1', `alone/${i}`, i)).status).toBe(200)
+    let lastStatus: unknown
     await eventually(async () => {
       const st = await c.status('s1')
+      lastStatus = st.body
       const states = (st.body.peers as Array<{ id: string; state: string }>).map((p) => `${p.id}:${p.state}`).sort()
       return JSON.stringify(states) === JSON.stringify(['s2:disconnected', 's3:disconnected']) || undefined
-    }, 10_000, 's1 to report its peers disconnected')
+    }, 10_000, 's1 to report its peers disconnected').catch((e: Error) => { throw new Error(`${e.message}; last status ${JSON.stringify(lastStatus)}`) })
     await Promise.all([c.start('s2'), c.start('s3')])
     for (const site of ['s2', 's3']) for (let i = 0; i < 5; i++) await c.waitValue(site, `alone/${i}`, i, 15_000)
     await eventually(async () => {
       const st = await c.status('s1')
       return (st.body.peers as Array<{ state: string }>).every((p) => p.state === 'connected') || undefined
-    }, 10_000, 's1 to report its peers connected')
+    }, 15_000, 's1 to report its peers connected')
+    await c.waitConnected(['s1', 's2', 's3'], 15_000)
   })
 })
 
@@ -127,8 +134,10 @@ describe('chain a-b-c and a one-way link', () => {
       { id: 'q', peers: [{ site: 'p', send: false, receive: true }] },
     ])
     await Promise.all([...['a', 'b', 'c'].map((id) => chain.start(id)), ...['p', 'q'].map((id) => oneWay.start(id))])
+    await Promise.all([chain.waitConnected(['a', 'b', 'c'], 15_000), oneWay.waitConnected(['p', 'q'], 15_000)])
   }, 60_000)
   afterAll(async () => { await Promise.all([chain.killAll(), oneWay.killAll()]) }, 30_000)
+  afterEach((ctx) => { if (ctx.task.result?.state === 'fail') { chain.dumpLogs(); oneWay.dumpLogs() } })
 
   it('writes at either end of the chain reach the other end by relay', async () => {
     const w1 = await chain.put('a', 'from-a', 1)

@@ -93,7 +93,12 @@ async function cmdServe(argv: string[]): Promise<number> {
       ...(cfg.heartbeatMs === undefined ? {} : { heartbeatMs: cfg.heartbeatMs }),
     })
     const net = network
-    http = await startHttpServer({ site, host: cfg.http.host, port: cfg.http.port, logger: log, statusExtra: () => ({ peerId: net.peerId, addrs: net.addrs }) })
+    http = await startHttpServer({ site, host: cfg.http.host, port: cfg.http.port, logger: log, statusExtra: () => ({
+      peerId: net.peerId,
+      addrs: net.addrs,
+      // Transport-level view (is there a replication stream right now?), next to the engine's.
+      transport: Object.fromEntries(net.peers().map((p) => [p.site, net.connected(p.site) ? 'up' : 'down'])),
+    }) })
   } catch (e) {
     await cleanup()
     throw e

@@ -98,7 +98,8 @@ export class ProcessCluster {
         http: { host: '127.0.0.1', port: n.httpPort },
         heartbeatMs: 200,
         ...(n.spec.latencyMs === undefined ? {} : { latencyMs: n.spec.latencyMs }),
-        logLevel: 'warn',
+        // info: peer up/down transitions land in the captured stderr, for dumpLogs().
+        logLevel: 'info',
       }
       await writeFile(n.config, JSON.stringify(cfg, null, 2))
     }
@@ -142,6 +143,11 @@ export class ProcessCluster {
     try { return await exited } finally { clearTimeout(timer) }
   }
 
+  /** Print each node's recent stderr (structured logs), to diagnose a failed test. */
+  dumpLogs(): void {
+    for (const [id, n] of this.nodes) if (n.stderr !== '') console.error(`--- ${id} stderr ---\n${n.stderr}`)
+  }
+
   async killAll(): Promise<void> {
     const waits: Promise<unknown>[] = []
     for (const n of this.nodes.values()) {
@@ -183,6 +189,17 @@ export class ProcessCluster {
 
   status(id: string): Promise<HttpResult> {
     return this.call(id, 'GET', '/v1/status')
+  }
+
+  /** Poll until every running site has a live replication stream to each of its configured peers. */
+  async waitConnected(ids: string[], timeoutMs: number): Promise<void> {
+    for (const id of ids) {
+      await eventually(async () => {
+        const st = await this.status(id)
+        const transport = st.body.transport as Record<string, string> | undefined
+        return transport !== undefined && Object.values(transport).every((t) => t === 'up') || undefined
+      }, timeoutMs, `${id} connected to all its peers`)
+    }
   }
 
   /** Poll until `key` reads `value` at site `id`. */
