@@ -103,6 +103,8 @@ export interface Site {
   scanKeys(prefix: string, options?: { limit?: number; after?: string }): AsyncIterable<string>
   /** Wait until every write this site has received is applied (or timeoutMs passes; rejects TIMEOUT). */
   idle(timeoutMs?: number): Promise<void>
+  /** Reclaim causally stable tombstones now (the site also does it every 10 heartbeats). */
+  gc(): Promise<void>
   /** Subscribe to applied writes (local and remote): called with the keys changed. Returns unsubscribe. */
   onApplied(listener: (keys: string[], origin: string) => void): () => void
 }

@@ -6,6 +6,8 @@ import { CausewayError } from './errors.js'
 export const PROTOCOL_VERSION = 1
 
 export type Vector = Array<[StreamId, number]>
+/** A site's applied vector at one of its heartbeats (epochs only grow). */
+export type Report = { site: string; epoch: number; av: Vector }
 
 /**
  * Frames between two sites' engines (inside whatever transport framing the network uses).
@@ -14,14 +16,15 @@ export type Vector = Array<[StreamId, number]>
  * - writes: encoded WriteEntry bytes, in stream order per stream.
  * - ack: my received vector advanced durably (lets the sender trim its log and count pendingOut).
  * - nack: I dropped entries of `stream` after a gap; resend from `have` + 1.
- * - beat: heartbeat with my received vector and direct upstreams (aliveness, relay pruning).
+ * - beat: heartbeat with my received vector and direct upstreams (aliveness, relay pruning), and
+ *   applied-vector reports of sites (mine and relayed ones, newest epoch wins) for causal stability.
  */
 export type Frame =
   | { t: 'hello'; v: number; site: string; accepts: boolean; sends: boolean; rv: Vector; ups: string[] }
   | { t: 'writes'; e: Uint8Array[] }
   | { t: 'ack'; rv: Vector }
   | { t: 'nack'; stream: StreamId; have: number }
-  | { t: 'beat'; rv: Vector; ups: string[] }
+  | { t: 'beat'; rv: Vector; ups: string[]; reports: Report[] }
 
 export const MAX_FRAME_ENTRIES = 4096
 const SITE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
@@ -37,7 +40,7 @@ export function encodeFrame(f: Frame): Uint8Array {
     case 'nack':
       return copy(encode([3, f.stream, f.have]))
     case 'beat':
-      return copy(encode([4, f.rv, f.ups]))
+      return copy(encode([4, f.rv, f.ups, f.reports.map((r) => [r.site, r.epoch, r.av])]))
   }
 }
 
@@ -87,8 +90,16 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       if (x.length !== 3 || !isStreamId(x[1]) || !(x[2] === 0 || isSeq(x[2]))) throw bad('nack')
       return { t: 'nack', stream: x[1], have: x[2] as number }
     case 4:
-      if (x.length !== 3) throw bad('beat')
-      return { t: 'beat', rv: vector(x[1]), ups: sites(x[2]) }
+      if (x.length !== 4 || !Array.isArray(x[3]) || x[3].length > 10_000) throw bad('beat')
+      return {
+        t: 'beat',
+        rv: vector(x[1]),
+        ups: sites(x[2]),
+        reports: (x[3] as unknown[]).map((r) => {
+          if (!Array.isArray(r) || r.length !== 3 || typeof r[0] !== 'string' || !SITE_RE.test(r[0]) || !Number.isSafeInteger(r[1]) || (r[1] as number) < 0) throw bad('report')
+          return { site: r[0], epoch: r[1] as number, av: vector(r[2]) }
+        }),
+      }
     default:
       throw bad('type')
   }

@@ -15,7 +15,10 @@ import type { Version } from './types.js'
 //   m!gc!<stream>         log entries up to here were trimmed (every configured peer has them)
 //   m!clock               Lamport high-water mark, written when logs are trimmed (log entries carry the rest)
 //   i!<index>!<term>\0<key>   secondary index entry
+//   g!<key>               the key holds a tombstone (candidates for causal-stability collection)
 export const K = 'k!'
+/** Marker: the key's state holds at least one tombstone. */
+export const G = 'g!'
 export const seqKey = (seq: number): string => String(seq).padStart(16, '0')
 export const logKey = (stream: StreamId, seq: number): string => `l!${stream}!${seqKey(seq)}`
 export const logPrefix = (stream: StreamId): string => `l!${stream}!`
@@ -67,7 +70,15 @@ export interface ReindexItem {
   resolve: () => void
   reject: (e: unknown) => void
 }
-export type ShardItem = LocalWriteItem | ApplyItem | LogItem | ReindexItem
+export interface GcItem {
+  kind: 'gc'
+  keys: string[]
+  /** Is the write (stream, seq) causally stable? */
+  stable: (stream: StreamId, seq: number) => boolean
+  resolve: () => void
+  reject: (e: unknown) => void
+}
+export type ShardItem = LocalWriteItem | ApplyItem | LogItem | ReindexItem | GcItem
 
 const MAX_ITEMS_PER_BATCH = 2048
 /** Bound on queued items per shard: callers wait (back-pressure) beyond it. */
@@ -219,7 +230,7 @@ export class Shard {
         for (const o of it.ops) if (this.host.modeOf(o.key) !== 'lww' || this.host.indexesFor(o.key).length > 0) keys.push(o.key)
       }
       else if (it.kind === 'apply') for (const o of it.ops) keys.push(o.key)
-      else if (it.kind === 'reindex') keys.push(...it.keys)
+      else if (it.kind === 'reindex' || it.kind === 'gc') keys.push(...it.keys)
     }
     this.pin()
     const allocated: number[] = []
@@ -244,6 +255,10 @@ export class Shard {
         if (after !== before) {
           ops.push({ type: 'put', key: K + key, value: encode(stateToWire(after)).slice() })
           this.indexOps(key, before, after, ops)
+          // Mark keys holding tombstones so the collector never scans the whole keyspace.
+          const tomb = after.some((x) => x.value === undefined)
+          if (tomb) ops.push({ type: 'put', key: G + key, value: EMPTY })
+          else if (before.some((x) => x.value === undefined)) ops.push({ type: 'del', key: G + key })
         }
         if (stage) stagedNext.set(key, after)
         else next.set(key, after)
@@ -285,6 +300,21 @@ export class Shard {
             sync ||= this.host.fsync
             for (const en of it.entries) {
               ops.push({ type: 'put', key: logKey(it.stream, en.seq), value: en.bytes })
+            }
+            results.push(() => it.resolve())
+            break
+          }
+          case 'gc': {
+            for (const key of it.keys) {
+              if (this.staged.has(key) || stagedNext.has(key)) continue // in flight: next pass
+              const state = stagedNext.get(key) ?? next.get(key) ?? this.baseState(key)
+              const kept = state.filter((x) => x.value !== undefined || !it.stable(x.stream, x.seq))
+              if (kept.some((x) => x.value === undefined)) continue
+              ops.push({ type: 'del', key: G + key })
+              if (kept.length === state.length) continue
+              if (kept.length === 0) ops.push({ type: 'del', key: K + key })
+              else ops.push({ type: 'put', key: K + key, value: encode(stateToWire(kept)) })
+              next.set(key, kept)
             }
             results.push(() => it.resolve())
             break

@@ -9,7 +9,7 @@ import { CausalContext, type Dot, type StreamId } from './context.js'
 import { decodeEntry, MAX_OPS_PER_WRITE, type WriteEntry, type WriteEntryOp } from './entry.js'
 import { CausewayError, invariant } from './errors.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
-import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Vector } from './protocol.js'
+import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Report, type Vector } from './protocol.js'
 import { indexKey, K, logKey, logPrefix, Shard, type ShardHost } from './shard.js'
 import type { Clock, ConflictMode, Entry, PeerState, SiteStatus, Value, Version } from './types.js'
 
@@ -238,6 +238,9 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   private failed: Error | undefined
   private heartbeat: NodeJS.Timeout | undefined
   private beats = 0
+  private epoch = 0
+  /** Newest applied-vector report of every other site (gossiped in heartbeats). */
+  private readonly reports = new Map<string, { site: string; epoch: number; av: Map<StreamId, number> }>()
   private readonly log: Logger
   private readonly wall: Clock
 
@@ -787,6 +790,11 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
       case 'beat':
         for (const [s, q] of f.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
         p.ups = new Set(f.ups)
+        for (const r of f.reports) {
+          if (r.site === this.id) continue
+          const cur = this.reports.get(r.site)
+          if (!cur || cur.epoch < r.epoch) this.reports.set(r.site, { ...r, av: new Map(r.av) })
+        }
         void this.pump(p)
         return
       case 'ack':
@@ -939,7 +947,39 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   private broadcastBeat(): void {
     const rv = this.rvVector()
     const ups = this.upstreams()
-    for (const p of this.peers.values()) if (p.up) this.send(p, { t: 'beat', rv, ups })
+    // Stability gossip: my applied vector, plus the newest report of every other site I know.
+    const reports: Report[] = [{ site: this.id, epoch: ++this.epoch, av: [...this.streams.values()].filter((s) => s.av > 0).map((s) => [s.id, s.av] as [StreamId, number]) }]
+    for (const r of this.reports.values()) reports.push({ site: r.site, epoch: r.epoch, av: [...r.av] })
+    for (const p of this.peers.values()) if (p.up) this.send(p, { t: 'beat', rv, ups, reports })
+  }
+
+  /**
+   * Causal stability of a write (stream, seq): every known site has applied it, and this site has
+   * applied every write each of them had originated by then, so nothing concurrent with it can
+   * still arrive here. Only then may its tombstone be reclaimed.
+   */
+  private stable(stream: StreamId, seq: number): boolean {
+    if (this.av(stream) < seq) return false
+    const sites = new Set<string>((this.o.network?.peers() ?? []).map((c) => c.site))
+    for (const s of this.streams.values()) sites.add(s.origin)
+    for (const r of this.reports.keys()) sites.add(r)
+    sites.delete(this.id)
+    for (const site of sites) {
+      const r = this.reports.get(site)
+      if (!r || (r.av.get(stream) ?? 0) < seq) return false
+      for (const [sid, q] of r.av) if (sid.startsWith(site + '/') && this.av(sid) < q) return false
+    }
+    return true
+  }
+
+  /** Reclaim causally stable tombstones (keys marked g! when a tombstone was written). */
+  private async collectTombstones(): Promise<void> {
+    for (const sh of this.shards) {
+      const keys: string[] = []
+      for await (const k of sh.db.keys({ gte: 'g!', lt: 'g"', limit: 4096 }) as AsyncIterable<string>) keys.push(k.slice(2))
+      if (keys.length === 0) continue
+      await new Promise<void>((resolve, reject) => sh.enqueue({ kind: 'gc', keys, stable: (s, q) => this.stable(s, q), resolve, reject }))
+    }
   }
 
   private onHeartbeat(): void {
@@ -947,6 +987,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     this.broadcastBeat()
     this.pumpAll()
     if (++this.beats % 5 === 0) void this.trimLogs().catch((e) => this.log.warn({ err: e }, 'log trim failed'))
+    if (this.beats % 10 === 0) void this.collectTombstones().catch((e) => this.log.warn({ err: e }, 'tombstone collection failed'))
   }
 
   /** Drop log entries every configured receiving peer holds (and that are applied here). */
@@ -1011,6 +1052,12 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
       }),
       pendingIn,
     }
+  }
+
+  /** Run a tombstone collection pass now (normally every 10 heartbeats). */
+  async gc(): Promise<void> {
+    this.checkOpen()
+    await this.collectTombstones()
   }
 
   conflictMode(key: string): ConflictMode {
