@@ -27,6 +27,12 @@ export interface OpenSiteOptions {
   cacheEntries?: number
   /** Interval of heartbeats / progress gossip to peers (default 1000 ms). */
   heartbeatMs?: number
+  /**
+   * Per key prefix (longest wins): a queued write older than this many ms when it is about to be
+   * sent is dropped on the way (an expired stub is sent instead), for data worthless when late.
+   * Weakens causality for those keys only: a later write may be visible without the expired one.
+   */
+  ttl?: Record<string, number>
   /** Log sink for dropped frames and peer errors (default: silent). */
   logger?: Logger
 }

@@ -24,11 +24,16 @@ export interface WriteEntry {
   site: string
   deps: Dot[]
   ops: WriteEntryOp[]
+  /**
+   * An expired stub: the write outlived its keyspace's `ttl` while queued, so its effect was dropped
+   * on the way (ops are empty); it keeps the stream gapless and satisfies later dependencies.
+   */
+  expired?: boolean
 }
 
 export function encodeEntry(e: WriteEntry): Uint8Array {
   const wire = [
-    1,
+    e.expired ? 2 : 1,
     e.stream,
     e.seq,
     e.time,
@@ -45,7 +50,8 @@ export function decodeEntry(bytes: Uint8Array, maxValueBytes: number): WriteEntr
     throw new CausewayError('INVALID_FRAME', `invalid write entry: ${why}`)
   }
   const w = decodeUntrusted(bytes)
-  if (!Array.isArray(w) || w.length !== 7 || w[0] !== 1) return bad('shape')
+  if (!Array.isArray(w) || w.length !== 7 || (w[0] !== 1 && w[0] !== 2)) return bad('shape')
+  const expired = w[0] === 2
   const [, stream, seq, time, site, deps, ops] = w as unknown[]
   if (!isStreamId(stream)) return bad('stream')
   if (!isSeq(seq)) return bad('seq')
@@ -57,7 +63,7 @@ export function decodeEntry(bytes: Uint8Array, maxValueBytes: number): WriteEntr
     if (!Array.isArray(d) || d.length !== 2 || !isStreamId(d[0]) || !isSeq(d[1])) return bad('dep')
     outDeps.push([d[0], d[1]])
   }
-  if (!Array.isArray(ops) || ops.length === 0 || ops.length > MAX_OPS_PER_WRITE) return bad('ops')
+  if (!Array.isArray(ops) || (expired ? ops.length !== 0 : ops.length === 0) || ops.length > MAX_OPS_PER_WRITE) return bad('ops')
   const outOps: WriteEntryOp[] = []
   const seen = new Set<string>()
   for (const o of ops) {
@@ -83,5 +89,7 @@ export function decodeEntry(bytes: Uint8Array, maxValueBytes: number): WriteEntr
     }
     outOps.push({ key, value: value === null ? undefined : new Uint8Array(value as Uint8Array), supersedes: vs })
   }
-  return { stream, seq, time: time as number, site: site as string, deps: outDeps, ops: outOps }
+  const out: WriteEntry = { stream, seq, time: time as number, site: site as string, deps: outDeps, ops: outOps }
+  if (expired) out.expired = true
+  return out
 }

@@ -6,7 +6,7 @@ import { LamportClock, systemClock } from './clock.js'
 import { assertKey, decodeUntrusted, encode, encodeValue, hash32 } from './codec.js'
 import { observationOf, validateConflicts, viewOf, type KeyState, type Resolver } from './conflict.js'
 import { CausalContext, type Dot, type StreamId } from './context.js'
-import { decodeEntry, MAX_OPS_PER_WRITE, type WriteEntry, type WriteEntryOp } from './entry.js'
+import { decodeEntry, encodeEntry, MAX_OPS_PER_WRITE, type WriteEntry, type WriteEntryOp } from './entry.js'
 import { CausewayError, invariant } from './errors.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Report, type Vector } from './protocol.js'
@@ -115,6 +115,7 @@ interface ValidOptions {
   cacheEntries: number
   heartbeatMs: number
   logger: Logger
+  ttl: Record<string, number>
 }
 
 function validateOptions(o: unknown): ValidOptions {
@@ -148,6 +149,9 @@ function validateOptions(o: unknown): ValidOptions {
     throw e
   }
   if (x.clock !== undefined && typeof x.clock?.nowMs !== 'function') bad('clock must have nowMs()')
+  const ttl = x.ttl ?? {}
+  if (typeof ttl !== 'object' || ttl === null) bad('ttl must be an object of prefix -> ms')
+  for (const [p, ms] of Object.entries(ttl)) if (typeof ms !== 'number' || !(ms > 0)) bad(`ttl['${p}'] must be a number of ms > 0`)
   return {
     id: x.id,
     dir: x.dir,
@@ -162,6 +166,7 @@ function validateOptions(o: unknown): ValidOptions {
     cacheEntries,
     heartbeatMs,
     logger: x.logger ?? silentLogger,
+    ttl,
   }
 }
 
@@ -243,6 +248,8 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   private readonly reports = new Map<string, { site: string; epoch: number; av: Map<StreamId, number> }>()
   private readonly log: Logger
   private readonly wall: Clock
+  /** ttl rules, longest prefix first. */
+  private readonly ttlRules: Array<[string, number]>
 
   constructor(private readonly o: ValidOptions, dbs: ShardDb[]) {
     this.id = o.id
@@ -252,6 +259,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     this.log = o.logger
     this.wall = o.clock
     this.clock = new LamportClock(o.id, o.clock)
+    this.ttlRules = Object.entries(o.ttl).sort((a, b) => b[0].length - a[0].length)
     this.shards = dbs.map((db, i) => new Shard(i, db, this, o.cacheEntries))
     this.localSeq = dbs.map(() => 0)
   }
@@ -920,8 +928,9 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
               continue
             }
             for (const it of items) {
-              batch.push(it.bytes)
-              bytes += it.bytes.length
+              const b = this.ttlRules.length > 0 ? this.expireIfLate(it) : it.bytes
+              batch.push(b)
+              bytes += b.length
             }
             p.cursor.set(s.id, items[items.length - 1]!.seq)
           }
@@ -1011,6 +1020,21 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
       ])
       s.gc = floor
     }
+  }
+
+  /** The bytes to send for a queued entry: itself, or an expired stub when its ttl has passed. */
+  private expireIfLate(it: RingItem): Uint8Array {
+    const e = it.entry ?? decodeEntry(it.bytes, this.o.maxValueBytes)
+    it.entry = e
+    if (e.expired || e.ops.length === 0) return it.bytes
+    const ageMs = this.wall.nowMs() - e.time
+    // Every op must be past its keyspace's ttl: a write is dropped whole or not at all.
+    for (const op of e.ops) {
+      const rule = this.ttlRules.find(([p]) => op.key.startsWith(p))
+      if (!rule || ageMs <= rule[1]) return it.bytes
+    }
+    this.log.info({ stream: e.stream, seq: e.seq, ageMs }, 'queued write expired (ttl): sending a stub')
+    return encodeEntry({ ...e, ops: [], expired: true })
   }
 
   // ---------------------------------------------------------------- public API
