@@ -283,7 +283,7 @@ export function fmt(x: Cell | undefined): string {
   if (typeof x === 'string') return x
   if (!Number.isFinite(x)) return String(x)
   const abs = Math.abs(x)
-  if (abs >= 1000) return Math.round(x).toLocaleString('en-US')
+  if (Number.isInteger(x) || abs >= 1000) return Math.round(x).toLocaleString('en-US')
   if (abs >= 100) return x.toFixed(0)
   if (abs >= 10) return x.toFixed(1)
   if (abs >= 1) return x.toFixed(2)
@@ -413,13 +413,13 @@ export function rmDir(dir: string): void {
 }
 
 /** Race a promise against a timeout (rejects with a clear message). */
-export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   try {
     return await Promise.race([
       p,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms)
+        timer = setTimeout(() => reject(new Error(`${typeof what === 'function' ? what() : what}: timed out after ${ms} ms`)), ms)
       }),
     ])
   } finally {

@@ -125,7 +125,7 @@ export async function loadOrbit(): Promise<{ version: string; openPair(dir: stri
         async waitVisible(prefix, n, timeoutMs) {
           const w = watches.get(prefix)!
           try {
-            await withTimeout(w.done, timeoutMs, `OrbitDB: ${w.seen.size}/${n} visible at B`)
+            await withTimeout(w.done, timeoutMs, () => `OrbitDB: ${w.seen.size}/${n} visible at B`)
           } finally {
             watches.delete(prefix)
           }

@@ -95,8 +95,9 @@ describe('benchmark harness', () => {
     expect(report.benchmarks.map((b: { name: string }) => b.name)).toEqual(['kv-micro'])
     expect(report.machine.cores).toBeGreaterThan(0)
     const status = report.benchmarks[0].status
-    expect(['ok', 'partial', 'skipped']).toContain(status)
-    expect(code).toBe(0)
+    expect(['ok', 'partial', 'skipped', 'failed']).toContain(status)
+    // a failed benchmark (a bug in the store) still yields a report; the exit code says so
+    expect(code).toBe(status === 'failed' ? 1 : 0)
     expect(existsSync(path.join(resultsDir, 'latest.json'))).toBe(true)
     const text = readFileSync(md, 'utf8')
     expect(text).toContain('# Benchmarks')

@@ -72,7 +72,7 @@ export const replicationLibp2p: Benchmark = {
             d.resetBytes()
             const t0 = performance.now()
             await a.call('write', { prefix, n, concurrency: 256, valueSize }, 300_000)
-            const r = await b.call<{ seen: number; n: number }>('watchResult', { prefix, timeoutMs: 300_000 }, 310_000)
+            const r = await b.call<{ seen: number; n: number }>('watchResult', { prefix, timeoutMs: ctx.pick({ quick: 60_000, full: 300_000 }) }, 310_000)
             const ms = performance.now() - t0
             if (r.seen < n) throw new Error(`b applied ${r.seen}/${n} writes within the timeout (${await diag(a, b)})`)
             if (rep >= 0) {
@@ -95,8 +95,8 @@ export const replicationLibp2p: Benchmark = {
           const prefix = `vis${rep + 1}/`
           await b.call('watch', { prefix, n })
           const w = await a.call<{ issued: number[] }>('write', { prefix, n, concurrency: 16, rate: 1000, valueSize, withTimes: true }, 120_000)
-          const r = await b.call<{ seen: number; times: number[] }>('watchResult', { prefix, withTimes: true, timeoutMs: 60_000 }, 70_000)
-          if (r.seen < n) throw new Error(`b applied ${r.seen}/${n} writes within 60 s at ${L} ms (${await diag(a, b)})`)
+          const r = await b.call<{ seen: number; times: number[] }>('watchResult', { prefix, withTimes: true, timeoutMs: 30_000 }, 40_000)
+          if (r.seen < n) throw new Error(`b applied ${r.seen}/${n} writes within 30 s at ${L} ms (${await diag(a, b)})`)
           const vis = r.times.map((t, i) => t - w.issued[i]!)
           if (rep < 0) return
           const s = latencies(vis)

@@ -47,7 +47,7 @@ export const replicationSim: Benchmark = {
           cluster.resetBytes()
           await paced(sessions, n, rate, (i) => `${prefix}${i}`, (i) => ({ i, at: 'a', pad: 'v'.repeat(32) }), (i) => (issued[i] = performance.now()))
           try {
-            await withTimeout(w.done, 30_000 + L * 10, `visibility at ${L} ms`)
+            await withTimeout(w.done, 30_000, () => `visibility at ${L} ms: ${w.seen()}/${n} applied at b (b pendingIn=${b.status().pendingIn}, a pendingOut=${a.status().peers.map((p) => p.pendingOut).join(',')})`)
           } finally {
             w.stop()
           }
@@ -114,7 +114,7 @@ export const replicationSim: Benchmark = {
           const th = performance.now()
           cluster.net.heal()
           try {
-            await withTimeout(w.done, 120_000, `convergence after partition (${W} writes)`)
+            await withTimeout(w.done, ctx.pick({ quick: 45_000, full: 120_000 }), () => `convergence after partition: ${w.seen()}/${W} applied at b (b pendingIn=${b.status().pendingIn})`)
             samplesApplied.push(performance.now() - th)
             await cluster.net.settle(120_000)
             samplesSettle.push(performance.now() - th)
