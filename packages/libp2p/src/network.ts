@@ -148,6 +148,8 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
   private readonly bySite = new Map<string, PeerState>()
   private readonly byPeerId = new Map<string, PeerState>()
   private readonly abort = new AbortController()
+  /** Built once: the engine looks peers up on every frame, so peers() must not allocate. */
+  private readonly peerConfigs: readonly PeerConfig[]
   private siteId: string | undefined
   private handler: NetworkHandler | undefined
   private stopped = false
@@ -168,6 +170,7 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
       this.bySite.set(p.site, st)
       this.byPeerId.set(p.peerId, st)
     }
+    this.peerConfigs = Object.freeze(opts.peers.map((p) => Object.freeze({ site: p.site, send: p.send, receive: p.receive })))
   }
 
   // ---- NetworkAdapter -------------------------------------------------------------------------
@@ -192,7 +195,8 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
   }
 
   peers(): PeerConfig[] {
-    return [...this.bySite.values()].map((p) => ({ site: p.site, send: p.send, receive: p.receive }))
+    // Frozen and shared: callers read it, nobody may edit the allow-list through it.
+    return this.peerConfigs as PeerConfig[]
   }
 
   connected(peer: string): boolean {
