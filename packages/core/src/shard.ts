@@ -236,7 +236,7 @@ export class Shard {
     const allocated: number[] = []
     try {
       try {
-        await this.load(keys)
+        if (keys.length > 0) await this.load(keys)
       } catch (e) {
         for (const it of items) it.reject(new CausewayError('STORAGE_ERROR', 'shard read failed', { cause: e }))
         return
