@@ -118,6 +118,13 @@ export class Shard {
     if (!this.flushing) void this.flushLoop()
   }
 
+  private spaceWaiters: Array<() => void> = []
+
+  /** Back-pressure for new local writes: wait while the queue is at its bound. */
+  async admit(): Promise<void> {
+    while (this.queue.length >= MAX_QUEUED_ITEMS) await new Promise<void>((r) => this.spaceWaiters.push(r))
+  }
+
   whenDrained(): Promise<void> {
     if (!this.busy) return Promise.resolve()
     return new Promise((r) => this.drainWaiters.push(r))
@@ -202,6 +209,11 @@ export class Shard {
     try {
       while (this.queue.length > 0) {
         const items = this.queue.splice(0, MAX_ITEMS_PER_BATCH)
+        if (this.spaceWaiters.length > 0) {
+          const w = this.spaceWaiters
+          this.spaceWaiters = []
+          for (const r of w) r()
+        }
         await this.flush(items)
       }
     } finally {

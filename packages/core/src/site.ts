@@ -23,6 +23,7 @@ const RING_BYTES = 8 * 1024 * 1024
 const FRAME_ENTRIES = 1024
 const FRAME_BYTES = 1024 * 1024
 const ROUND_ENTRIES = 2048
+const ROUND_BYTES = 32 * 1024 * 1024
 /** Frames from one peer waiting to be processed; beyond this they are dropped and nacked. */
 const MAX_INBOUND_FRAMES = 256
 /** Limit on the encoded size of one write entry (so it always fits one frame of any transport). */
@@ -238,6 +239,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   private waiters: Array<{ deps: Dot[]; resolve: () => void }> = []
   private localReady: ReadyLocal[] = []
   private applying = false
+  private rounds = 0
   private applyAgain = false
   private closed = false
   private failed: Error | undefined
@@ -450,6 +452,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     const shardIdx = new Set(ops.map((op) => this.shardOf(op.key)))
     if (shardIdx.size === 1) {
       const sh = this.shards[[...shardIdx][0]!]!
+      await sh.admit()
       const { entry, bytes } = await new Promise<{ entry: WriteEntry; bytes: Uint8Array }>((resolve, reject) =>
         sh.enqueue({ kind: 'local', ops, deps, atLeastTime: atLeast, logOnly: false, resolve, reject }),
       )
@@ -464,6 +467,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     }
     // Multi-shard: log at the coordinator shard, then apply everywhere in one visibility round.
     const coord = this.shards[this.shardOf(ops[0]!.key)]!
+    await coord.admit()
     const { entry, bytes } = await new Promise<{ entry: WriteEntry; bytes: Uint8Array }>((resolve, reject) =>
       coord.enqueue({ kind: 'local', ops, deps, atLeastTime: atLeast, logOnly: true, resolve, reject }),
     )
@@ -516,11 +520,23 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     const inRound = new Map<StreamId, number>()
     const satisfied = (d: Dot): boolean => this.av(d[0]) >= d[1] || (inRound.get(d[0]) ?? 0) >= d[1]
     let progress = true
-    const remote = [...this.streams.values()].filter((s) => s.origin !== this.id && s.next <= s.rv)
+    const pendingStreams = [...this.streams.values()].filter((s) => s.origin !== this.id && s.next <= s.rv)
+    // Rotate the starting stream each round so a busy stream cannot starve the others of the budget.
+    const start = pendingStreams.length > 0 ? this.rounds++ % pendingStreams.length : 0
+    const remote = [...pendingStreams.slice(start), ...pendingStreams.slice(0, start)]
     const fetched = new Map<StreamId, Array<{ seq: number } & RingItem>>()
+    // One round holds at most ROUND_ENTRIES entries and ROUND_BYTES of them, across all streams.
+    let budgetEntries = ROUND_ENTRIES
+    let budgetBytes = ROUND_BYTES
     for (const s of remote) {
-      const items = await this.readLog(s, s.next, s.rv, ROUND_ENTRIES, 16 * 1024 * 1024)
+      if (budgetEntries <= 0 || budgetBytes <= 0) {
+        fetched.set(s.id, [])
+        continue
+      }
+      const items = await this.readLog(s, s.next, s.rv, budgetEntries, budgetBytes)
       fetched.set(s.id, items)
+      budgetEntries -= items.length
+      for (const it of items) budgetBytes -= it.bytes.length
     }
     // Repeat passes so that cross-stream dependencies inside the round resolve regardless of order.
     while (progress && ready.length < ROUND_ENTRIES) {
