@@ -363,7 +363,8 @@ export function killChild(child: ChildProcess, graceMs = 2000): Promise<void> {
 /** Kill every tracked child and run the cleanups. */
 export async function cleanupAll(graceMs = 2000): Promise<void> {
   await Promise.all([...children].map((c) => killChild(c, graceMs)))
-  for (const fn of [...cleanups]) {
+  // last registered, first run (a server's stop script may need a directory registered earlier)
+  for (const fn of [...cleanups].reverse()) {
     cleanups.delete(fn)
     try {
       await fn()
@@ -396,6 +397,9 @@ export function installSignalHandlers(): void {
   const onSignal = (sig: NodeJS.Signals) => {
     abort.abort(new Error(`interrupted by ${sig}`))
     process.stderr.write(`\n${sig}: stopping child processes…\n`)
+    // connections torn down during shutdown may raise errors nobody listens to any more
+    process.on('uncaughtException', () => undefined)
+    process.on('unhandledRejection', () => undefined)
     void cleanupAll(1000).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143))
   }
   process.once('SIGINT', onSignal)

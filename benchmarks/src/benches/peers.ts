@@ -3,13 +3,14 @@
  * N writes at one replica (64 concurrent writers, ~100 B documents); write throughput at the
  * writer, and the time until all N are visible at the other replica.
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { SkipError, errMsg, repeat, round, sleep, summarize, withTimeout, type BenchContext, type Benchmark } from '../harness.js'
 import { openSimCluster, waitApplied } from '../cluster.js'
 import { openDeployment } from '../deployment.js'
 import { loadOrbit } from '../orbitdb.js'
+import { repoRoot } from '../report.js'
 
 interface Pair {
   /** Write `n` docs at replica A with `conc` concurrent writers; resolves when all acknowledged. */
@@ -37,7 +38,11 @@ function pkgVersion(name: string): string {
     const req = createRequire(import.meta.url)
     return (req(`${name}/package.json`) as { version: string }).version
   } catch {
-    return '?'
+    try {
+      return (JSON.parse(readFileSync(path.join(repoRoot, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version
+    } catch {
+      return '?'
+    }
   }
 }
 
@@ -179,7 +184,7 @@ export const peers: Benchmark = {
     ctx.param('writes', N)
     ctx.param('writers', conc)
     ctx.param('repetitions', reps)
-    if (ctx.mode === 'quick') ctx.note('quick mode: 2,000 writes and a 60 s cap for OrbitDB; the goals are stated for 10,000 writes (`npm run bench -- --only peers`).')
+    if (ctx.mode === 'quick') ctx.note('quick mode: 2,000 writes and a 40 s cap for OrbitDB; the goals are stated for 10,000 writes (`npm run bench -- --only peers`).')
     const systems = ctx.mode === 'tiny' ? [causewaySim, pouch] : [causewaySim, causewayLibp2p, pouch, orbit]
     const rows: Array<Array<string | number | null>> = []
     const res = new Map<string, { tput: number; repl: number; lowerBound?: boolean }>()
@@ -194,7 +199,7 @@ export const peers: Benchmark = {
         let timedOut = false
         const slow = sys === orbit
         const sysReps = slow ? 1 : reps
-        const timeoutMs = slow ? ctx.pick({ tiny: 60_000, quick: 60_000, full: 1_200_000 }) : ctx.pick({ tiny: 30_000, quick: 45_000, full: 300_000 })
+        const timeoutMs = slow ? ctx.pick({ tiny: 60_000, quick: 40_000, full: 1_200_000 }) : ctx.pick({ tiny: 30_000, quick: 30_000, full: 300_000 })
         await repeat(sysReps, 1, async (rep) => {
           const n = rep < 0 ? (slow ? 20 : Math.max(100, Math.round(N / 10))) : N
           const prefix = `r${rep + 1}-`

@@ -33,8 +33,8 @@ export const replicationLibp2p: Benchmark = {
       throw e instanceof SkipError ? e : new SkipError(errMsg(e))
     }
     const lats = ctx.pick({ tiny: [0], quick: [0, 10, 50], full: [0, 10, 50] })
-    const N = ctx.pick({ tiny: 500, quick: 20_000, full: 100_000 })
-    const visSeconds = ctx.pick({ tiny: 0.3, quick: 2, full: 5 })
+    const N = ctx.pick({ tiny: 500, quick: 10_000, full: 100_000 })
+    const visSeconds = ctx.pick({ tiny: 0.3, quick: 1.5, full: 5 })
     const reps = ctx.reps({ tiny: 1, quick: 2, full: 3 })
     const valueSize = 16
     const encoded = pack('x'.repeat(valueSize)).length
@@ -72,7 +72,7 @@ export const replicationLibp2p: Benchmark = {
             d.resetBytes()
             const t0 = performance.now()
             await a.call('write', { prefix, n, concurrency: 256, valueSize }, 300_000)
-            const r = await b.call<{ seen: number; n: number }>('watchResult', { prefix, timeoutMs: ctx.pick({ quick: 60_000, full: 300_000 }) }, 310_000)
+            const r = await b.call<{ seen: number; n: number }>('watchResult', { prefix, timeoutMs: ctx.pick({ quick: 30_000, full: 300_000 }) }, 310_000)
             const ms = performance.now() - t0
             if (r.seen < n) throw new Error(`b applied ${r.seen}/${n} writes within the timeout (${await diag(a, b)})`)
             if (rep >= 0) {
@@ -95,8 +95,8 @@ export const replicationLibp2p: Benchmark = {
           const prefix = `vis${rep + 1}/`
           await b.call('watch', { prefix, n })
           const w = await a.call<{ issued: number[] }>('write', { prefix, n, concurrency: 16, rate: 1000, valueSize, withTimes: true }, 120_000)
-          const r = await b.call<{ seen: number; times: number[] }>('watchResult', { prefix, withTimes: true, timeoutMs: 30_000 }, 40_000)
-          if (r.seen < n) throw new Error(`b applied ${r.seen}/${n} writes within 30 s at ${L} ms (${await diag(a, b)})`)
+          const r = await b.call<{ seen: number; times: number[] }>('watchResult', { prefix, withTimes: true, timeoutMs: ctx.pick({ quick: 20_000, full: 30_000 }) }, 40_000)
+          if (r.seen < n) throw new Error(`b applied ${r.seen}/${n} writes within the time limit at ${L} ms (${await diag(a, b)})`)
           const vis = r.times.map((t, i) => t - w.issued[i]!)
           if (rep < 0) return
           const s = latencies(vis)
