@@ -23,6 +23,8 @@ export const MAX_HELLO_BYTES = 1024
 const HELLO_TAG = 'causeway-replication/1'
 /** Slack above maxFrameBytes for libp2p's own read buffer (it only fills while we are not listening). */
 const READ_BUFFER_SLACK_BYTES = 64 * 1024
+/** Due frames are merged into stream writes of up to this size. */
+const COALESCE_BYTES = 64 * 1024
 /** Streams of one peer allowed in the hello phase at once (a restart plus a simultaneous dial). */
 const MAX_PENDING_STREAMS_PER_PEER = 2
 
@@ -83,6 +85,7 @@ class Channel {
   /** Encoded bytes waiting in `queue` (not yet handed to the stream). */
   queuedBytes = 0
   pumpTimer: ReturnType<typeof setTimeout> | undefined
+  pumpScheduled = false
   helloTimer: ReturnType<typeof setTimeout> | undefined
   constructor(
     readonly peer: PeerState,
@@ -115,6 +118,16 @@ function errorMessages(err: unknown): string {
   }
   if (err instanceof AggregateError) for (const x of err.errors) parts.push(String((x as Error)?.message ?? x))
   return parts.join(': ')
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total)
+  let offset = 0
+  for (const p of parts) {
+    out.set(p, offset)
+    offset += p.byteLength
+  }
+  return out
 }
 
 function encodeHello(from: string, to: string): Uint8Array {
@@ -215,7 +228,15 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
     const encoded = encodeFrame(bytes)
     ch.queue.push({ encoded, dueAtMs: performance.now() + peer.latencyMs })
     ch.queuedBytes += encoded.byteLength
-    this.pump(ch, false)
+    // Pump on the next microtask, so a burst of send() calls from one engine turn coalesces into
+    // few stream writes, and the engine is never re-entered (drain) from inside its own send().
+    if (!ch.pumpScheduled) {
+      ch.pumpScheduled = true
+      queueMicrotask(() => {
+        ch.pumpScheduled = false
+        this.pump(ch)
+      })
+    }
     if (ch.queuedBytes > this.opts.highWaterBytes) {
       peer.needDrain = true
       return false
@@ -272,7 +293,7 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
     stream.addEventListener('close', (evt) => this.kill(ch, evt.error === undefined ? 'stream closed' : `stream closed: ${evt.error.message}`))
     // A half-closed replication stream is useless to us: close ours too and redial.
     stream.addEventListener('remoteCloseWrite', () => this.kill(ch, 'peer closed the stream'))
-    stream.addEventListener('drain', () => this.pump(ch, true))
+    stream.addEventListener('drain', () => this.pump(ch))
     ch.helloTimer = setTimeout(() => {
       ch.helloTimer = undefined
       this.log.warn({ peer: peer.site, peerId: peer.peerId }, 'replication hello timed out')
@@ -386,42 +407,47 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
   // ---- outbound --------------------------------------------------------------------------------
 
   /** Move due frames to the stream, honouring its backpressure and the emulated latency. */
-  private pump(ch: Channel, mayCallDrain: boolean): void {
+  private pump(ch: Channel): void {
     if (ch.state !== 'active' || ch.pumpTimer !== undefined) return
     const now = performance.now()
+    // Small frames are coalesced into one stream write: each write costs a Yamux frame and a
+    // Noise seal, which dominate for the engine's typical sub-KiB frames.
+    const batch: Uint8Array[] = []
+    let batchBytes = 0
+    const flush = (): boolean => {
+      if (batch.length === 0) return true
+      const data = batch.length === 1 ? batch[0]! : concat(batch, batchBytes)
+      batch.length = 0
+      batchBytes = 0
+      try {
+        ch.stream.send(data)
+        return true
+      } catch (err) {
+        this.kill(ch, `stream send failed: ${errorMessages(err)}`)
+        return false
+      }
+    }
     while (ch.queue.length > 0) {
       if (ch.stream.writableNeedsDrain) break // its 'drain' event calls pump again
       const head = ch.queue.peek()!
       if (head.dueAtMs > now) {
         ch.pumpTimer = setTimeout(() => {
           ch.pumpTimer = undefined
-          this.pump(ch, true)
+          this.pump(ch)
         }, Math.max(1, Math.ceil(head.dueAtMs - now)))
         break
       }
       ch.queue.shift()
       ch.queuedBytes -= head.encoded.byteLength
-      try {
-        ch.stream.send(head.encoded)
-      } catch (err) {
-        this.kill(ch, `stream send failed: ${errorMessages(err)}`)
-        return
-      }
+      batch.push(head.encoded)
+      batchBytes += head.encoded.byteLength
+      if (batchBytes >= COALESCE_BYTES && !flush()) return
     }
+    if (!flush()) return
     const peer = ch.peer
     if (peer.needDrain && ch.queuedBytes <= this.opts.highWaterBytes / 2) {
-      if (mayCallDrain) {
-        peer.needDrain = false
-        this.callHandler('drain', peer.site)
-      } else {
-        // Never re-enter the engine from inside its own send() call.
-        queueMicrotask(() => {
-          if (ch.state === 'active' && peer.needDrain && ch.queuedBytes <= this.opts.highWaterBytes / 2) {
-            peer.needDrain = false
-            this.callHandler('drain', peer.site)
-          }
-        })
-      }
+      peer.needDrain = false
+      this.callHandler('drain', peer.site)
     }
   }
 

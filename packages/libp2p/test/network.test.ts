@@ -267,6 +267,33 @@ describe('libp2pNetwork', () => {
     expect(ha.drains).toBe(1)
   })
 
+  it('backpressure without latency: a burst over high water returns false, drains, and arrives in order', async () => {
+    const { netA, netB } = await pair(scratch, { a: { highWaterBytes: 256 * 1024 } })
+    nets.push(netA, netB)
+    const ha = new FakeHandler()
+    const hb = new FakeHandler()
+    await netA.start('a', ha)
+    await netB.start('b', hb)
+    await waitFor(() => netA.connected('b'), 10_000, 'connection')
+    const total = 2000
+    let i = 0
+    let refusals = 0
+    const frame = (n: number): Uint8Array => { const f = new Uint8Array(1024); new DataView(f.buffer).setUint32(0, n); return f }
+    // Engine-like loop: send until refused, then wait for drain.
+    while (i < total) {
+      const ok = netA.send('b', frame(i++))
+      if (!ok) {
+        refusals++
+        const before = ha.drains
+        await waitFor(() => ha.drains > before, 5000, 'drain')
+      }
+    }
+    await waitFor(() => hb.framesFrom('a').length === total, 10_000, 'all frames')
+    expect(refusals).toBeGreaterThan(0)
+    expect(ha.drains).toBe(refusals)
+    hb.framesFrom('a').forEach((f, n) => expect(new DataView(f.buffer, f.byteOffset).getUint32(0)).toBe(n))
+  })
+
   it('stop is idempotent and clears timers', async () => {
     const ids = await keysFor(scratch, ['a', 'b'])
     // b is never started: a keeps dialing a dead address until stop().
