@@ -137,7 +137,7 @@ function reproduceCommand(o: CliOptions, name: string): string {
   return parts.join(' ')
 }
 
-const BENCH_TIMEOUT_MS: Record<Mode, number> = { tiny: 60_000, quick: 240_000, full: 3_600_000 }
+const BENCH_TIMEOUT_MS: Record<Mode, number> = { tiny: 120_000, quick: 240_000, full: 5_400_000 }
 
 export async function runBenchmark(b: Benchmark, o: CliOptions, progress = createProgress(process.stderr, o.progress ?? process.stderr.isTTY === true)): Promise<BenchResult> {
   const result: BenchResult = {

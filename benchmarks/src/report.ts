@@ -26,15 +26,15 @@ function table(columns: string[], rows: Array<Array<string | number | null>>): s
 
 /** Known reasons behind shortfalls, keyed by a substring of the headline metric. */
 const WHY: Array<[RegExp, string]> = [
-  [/relaxed put.*raw/i, 'A Causeway put does more than a raw LevelDB put: it encodes the value with its version and nearest dependencies, writes the key state and a replication-log entry in one atomic batch, updates the cache and version vectors, and goes through the session\'s ordering queue. The raw side writes one key per put.'],
-  [/get.*raw/i, 'Gets go through the session (causal-context bookkeeping, dependency tracking) before the cache; on a uniform key space larger than the cache, or with a cold cache, the LevelDB read path is the same as raw plus that overhead.'],
-  [/fsync.*64.*1 writer|group commit/i, 'Group commit only helps when writers overlap in time; the ratio is bounded by how many writers are waiting when an fsync completes and by the cost of one fsync on this disk (a fast or write-cached disk makes a single fsync cheap, so batching gains less).'],
-  [/visibility p99/i, 'Visibility includes the local commit at the origin, batching delay of the replication engine, the emulated one-way latency, decoding, dep_check and the apply batch at the receiver, all on a 2-core machine that also runs the load generator.'],
-  [/writes\/s|throughput.*replicat/i, 'Site-to-site throughput on one 2-core machine is CPU bound: both sites, the load generator and (for libp2p) Noise encryption and Yamux framing share two cores.'],
-  [/orbitdb|pouchdb/i, 'Peer systems run in-process with their default settings; see the peers section for versions.'],
-  [/postgres/i, 'PostgreSQL is a single central server: every remote site pays at least one WAN round trip per statement and per transaction commit.'],
-  [/sqlite/i, 'SQLite in-process is a single-site upper bound: no replication, no version metadata, no network.'],
-  [/0 ms|completion/i, 'Completion time at high latency includes waiting for cross-site visibility where the workload reads other sites\' writes.'],
+  [/relaxed put.*raw/i, 'A Causeway put does much more than a raw LevelDB put: it validates and encodes the value with its version and nearest dependencies, writes the key state and a replication-log entry in one atomic batch, updates the cache, the Lamport clock and the version vectors, and passes through the session\'s ordering queue and the shard\'s commit queue. With one writer nothing amortises that per-put work; with many writers batches get larger and the gap narrows.'],
+  [/get.*raw/i, 'Gets go through the session (causal-context bookkeeping) before the cache; a cold or too-small cache falls back to the LevelDB read path plus that overhead.'],
+  [/fsync.*writers vs 1 writer|group commit/i, 'Group commit only helps when writers overlap in time; the ratio is bounded by how many writers are waiting when an fsync completes and by the cost of one fsync on this disk (a fast, write-cached virtual disk makes a single fsync cheap, so batching gains less).'],
+  [/visibility p(50|99)/i, 'Visibility includes the local commit at the origin, the replication engine\'s batching delay, the emulated one-way latency, decoding, dep_check and the apply batch at the receiver, all on a 2-core machine that also runs the load generator and, for libp2p, Noise encryption and Yamux framing in both processes. The tail grows when the receiver applies in large rounds.'],
+  [/writes\/s|throughput.*replicat/i, 'Site-to-site throughput on one 2-core machine is CPU bound: both site processes, the load generator, Noise encryption and Yamux framing share two cores, and every replicated write is decoded, dependency-checked and committed at the receiver.'],
+  [/pouchdb|orbitdb/i, 'See the peers table: peer systems run with their default settings on the same machine; a Causeway row marked skipped means Causeway itself did not finish replicating within the time limit in this run.'],
+  [/postgres/i, 'Each "boot a VM" call is about twenty ORM operations on Causeway (a four-insert transaction, a joined read over four tables, an action insert, and four compare-and-swap updates each followed by a read), each one a trip through the session, the engine\'s group commit and the ORM\'s index maintenance in JavaScript, while PostgreSQL runs twelve compact statements in C. On one 2-core machine all Causeway sites share the CPU, so per-operation cost, not the WAN, dominates until latencies are much larger than the emulated 10-50 ms.'],
+  [/sqlite/i, 'SQLite in-process is a single-site upper bound: a C engine with no replication metadata, no version vectors and no per-column merge state; the ORM on Causeway pays for all of these on every call.'],
+  [/completion/i, 'Completion time at high latency includes waiting for cross-site visibility where the workload reads other sites\' writes.'],
 ]
 
 function why(metric: string): string | undefined {
@@ -115,12 +115,22 @@ function discussion(report: Report): string {
   } else {
     out.push('Goals missed in this run (figures from the tables above; nothing was tuned to flatter):')
     out.push('')
+    const groups = new Map<string, string[]>()
     for (const { b, h } of missed) {
-      const reason = why(h.metric)
-      out.push(`- **${b.name} — ${h.metric}**: ${fmt(h.value)} ${h.unit} against a goal of ${h.goal}.${reason ? ' ' + reason : ''}`)
+      const reason = why(h.metric) ?? ''
+      if (!groups.has(reason)) groups.set(reason, [])
+      groups.get(reason)!.push(`**${b.name} — ${h.metric}**: ${fmt(h.value)} ${h.unit} (goal ${h.goal})`)
+    }
+    for (const [reason, items] of groups) {
+      out.push(`- ${items.join('; ')}.${reason ? ' *Why:* ' + reason : ''}`)
     }
   }
   out.push('')
+  const stalls = report.benchmarks.flatMap((b) => b.skipped.filter((s) => /pendingIn=|visible at b|applied at b|writes within/.test(s.reason)).map((s) => `${b.name} / ${s.what}`))
+  if (stalls.length) {
+    out.push(`**Replication did not complete** within the time limit in ${stalls.length} place(s) (${stalls.join('; ')}): writes stayed in the receiver's \`pendingIn\` (waiting for dependencies) or the sender's \`pendingOut\`. That is a liveness bug of the replication engine in the build that was measured, not a slow network, and the affected figures are missing rather than estimated.`)
+    out.push('')
+  }
   const skipped = report.benchmarks.filter((b) => b.status === 'skipped' || b.status === 'failed' || b.skipped.length > 0)
   if (skipped.length) {
     out.push('Not measured in this run:')
@@ -163,6 +173,12 @@ export function renderMarkdown(report: Report, options: { figDir: string; figRel
   ]))
   out.push('')
   out.push('How to run: `npm run bench` (everything, tens of minutes), `npm run bench -- --quick` (a representative subset, under 5 minutes on 2 cores), `--only kv-micro,peers`, `--json out.json`, `--list`. PostgreSQL: `bash benchmarks/scripts/postgres.sh` (installs Debian\'s postgresql if missing and starts a throwaway server; the harness starts it itself when the binaries are present). Every benchmark runs a warm-up, then repeats (3 in quick mode, 5 in full mode) and reports the median with min–max; comparisons are ratios measured in the same run.')
+  out.push('')
+  out.push('## Method')
+  out.push('')
+  out.push('- Every site, peer and baseline runs on this one machine. Multi-site runs use either the in-process `@causeway/sim` network (real encoded frames, per-frame one-way latency) or one OS process per site replicating over `@causeway/libp2p` on loopback (TCP + Noise + Yamux) with the adapter\'s `latencyMs` option; counting TCP proxies in front of each site measure bytes on the wire. The central PostgreSQL is reached through a TCP delay proxy (`benchmarks/src/delay-proxy.ts`) that delays every chunk by the one-way latency in each direction.')
+  out.push('- Timing uses `performance.now()`; cross-process visibility uses `performance.timeOrigin + performance.now()` of both processes (one machine, one clock).')
+  out.push('- Numbers are medians over repetitions with min–max; latency percentiles are computed per repetition and then the median is taken. Nothing is asserted: goals are reported as met or not.')
   out.push('')
   out.push('## Summary')
   out.push('')

@@ -78,7 +78,7 @@ export const controlPlane: Benchmark = {
       results.get(sys)!.set(`${S}/${L}`, r)
     }
     const get = (sys: string, S: number, L: number) => results.get(sys)?.get(`${S}/${L}`)
-    const withP2p = ctx.mode === 'full'
+    const withP2p = ctx.mode === 'full' || process.env['BENCH_CP_P2P'] === '1'
     const steps = 1 + (lats.length * sitesList.length + 1) * (withP2p ? 2 : 1) + lats.length * sitesList.length
     let step = 0
     const tick = (label: string) => ctx.progress(++step, steps, label)
