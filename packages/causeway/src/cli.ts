@@ -4,7 +4,7 @@ import '@causeway/core/polyfills'
 import { mkdir, open, readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { CausewayError, isCausewayError } from '@causeway/core'
-import type { OpenSiteOptions, Site, SiteStatus } from '@causeway/core'
+import type { OpenSiteOptions, Site } from '@causeway/core'
 import { libp2pNetwork } from '@causeway/libp2p'
 import type { Libp2pNetwork } from '@causeway/libp2p'
 import { exampleConfig, loadConfig } from './config.js'
@@ -13,6 +13,7 @@ import { keygen, swarmkey } from './keys.js'
 import { createLogger } from './log.js'
 import { startHttpServer } from './server.js'
 import { formatStatus } from './status.js'
+import type { NodeStatus } from './status.js'
 import type { HttpServer } from './server.js'
 
 /** Exit codes: 0 ok, 1 runtime failure (port in use, LOCKED, ...), 2 usage or config error. */
@@ -183,7 +184,7 @@ async function cmdStatus(argv: string[]): Promise<number> {
     err(`cannot reach ${base}: ${(e as Error).message}`)
     return EXIT_RUNTIME
   }
-  const body = (await res.json()) as SiteStatus & { peerId?: string }
+  const body = (await res.json()) as NodeStatus
   if (!res.ok) {
     err(`status failed: HTTP ${res.status} ${JSON.stringify(body)}`)
     return EXIT_RUNTIME

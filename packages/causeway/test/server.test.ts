@@ -74,6 +74,9 @@ describe('HTTP API', () => {
     const table = formatStatus(body)
     expect(table).toContain('lyon  connected     1.2s ago   3')
     expect(table.split('\n')[0]).toBe('site fake (p)  pending in: 2')
+    const withLink = formatStatus({ ...body, transport: { lyon: 'up', nice: 'down' } })
+    expect(withLink).toContain('PEER  STATE         LINK  LAST SEEN  PENDING OUT')
+    expect(withLink).toContain('nice  disconnected  down  -          0')
   })
 
   it('reports ADDRESS_IN_USE', async () => {
