@@ -55,6 +55,8 @@ interface StreamState {
   /** Recent entries, slot = seq % RING_ENTRIES (streams are gapless, so no two live seqs collide). */
   ring: Array<(RingItem & { seq: number }) | undefined>
   ringBytes: number
+  /** Entries read for the applier and not applied yet (starting at `next`), bounded by a round's share. */
+  lookahead: Array<{ seq: number } & RingItem>
 }
 
 interface PeerLink {
@@ -295,7 +297,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
       const origin = id.slice(0, slash)
       const logShard = origin === this.id ? Number(id.slice(slash + 1)) : hash32(id) % this.shards.length
       invariant(logShard < this.shards.length, `local stream ${id} beyond the shard count`)
-      s = { id, origin, logShard, rv: 0, accepted: 0, av: 0, done: new Set(), next: 1, gc: 0, ring: [], ringBytes: 0 }
+      s = { id, origin, logShard, rv: 0, accepted: 0, av: 0, done: new Set(), next: 1, gc: 0, ring: [], ringBytes: 0, lookahead: [] }
       this.streams.set(id, s)
     }
     return s
@@ -525,29 +527,34 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     const start = pendingStreams.length > 0 ? this.rounds++ % pendingStreams.length : 0
     const remote = [...pendingStreams.slice(start), ...pendingStreams.slice(0, start)]
     const fetched = new Map<StreamId, Array<{ seq: number } & RingItem>>()
-    // One round holds at most ROUND_ENTRIES entries and ROUND_BYTES of them, across all streams.
-    let budgetEntries = ROUND_ENTRIES
-    let budgetBytes = ROUND_BYTES
+    // Entries fetched in earlier rounds but not applied yet stay in the stream's lookahead buffer,
+    // so each entry is read from the log once. Fetching tops buffers up to a per-stream share.
+    const share = Math.max(64, Math.floor(ROUND_ENTRIES / Math.max(1, remote.length)))
+    const shareBytes = Math.max(1024 * 1024, Math.floor(ROUND_BYTES / Math.max(1, remote.length)))
     for (const s of remote) {
-      if (budgetEntries <= 0 || budgetBytes <= 0) {
-        fetched.set(s.id, [])
-        continue
+      const buf = s.lookahead
+      const have = buf.length
+      let bytes = 0
+      for (const it of buf) bytes += it.bytes.length
+      const from = have > 0 ? buf[have - 1]!.seq + 1 : s.next
+      if (have < share && bytes < shareBytes && from <= s.rv) {
+        const more = await this.readLog(s, from, s.rv, share - have, shareBytes - bytes)
+        for (const it of more) buf.push(it)
       }
-      const items = await this.readLog(s, s.next, s.rv, budgetEntries, budgetBytes)
-      fetched.set(s.id, items)
-      budgetEntries -= items.length
-      for (const it of items) budgetBytes -= it.bytes.length
+      fetched.set(s.id, buf)
     }
     // Repeat passes so that cross-stream dependencies inside the round resolve regardless of order.
+    const heads = new Map<StreamId, number>()
     while (progress && ready.length < ROUND_ENTRIES) {
       progress = false
       for (const s of remote) {
         const items = fetched.get(s.id)!
-        while (items.length > 0 && ready.length < ROUND_ENTRIES) {
-          const it = items[0]!
+        let h = heads.get(s.id) ?? 0
+        while (h < items.length && ready.length < ROUND_ENTRIES) {
+          const it = items[h]!
           if (s.done.has(it.seq) || it.seq <= s.av) {
             // Applied before a restart: skip without re-applying.
-            items.shift()
+            h++
             s.next = it.seq + 1
             inRound.set(s.id, it.seq)
             progress = true
@@ -556,14 +563,16 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
           const entry = it.entry ?? decodeEntry(it.bytes, this.o.maxValueBytes)
           it.entry = entry
           if (!entry.deps.every(satisfied)) break
-          items.shift()
+          h++
           ready.push(entry)
           s.next = it.seq + 1
           inRound.set(s.id, it.seq)
           progress = true
         }
+        heads.set(s.id, h)
       }
     }
+    for (const [sid, h] of heads) if (h > 0) fetched.get(sid)!.splice(0, h)
     if (ready.length === 0) return false
     // Dispatch: one apply item per (entry, shard); all staged.
     const touched: Array<Set<string>> = this.shards.map(() => new Set())
