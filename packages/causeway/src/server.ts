@@ -2,7 +2,7 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { CausewayError, isCausewayError } from '@causeway/core'
-import type { Entry, Logger, Session, Site, Value, Version } from '@causeway/core'
+import type { Entry, Logger, Session, Site, Value, Version, WriteOp } from '@causeway/core'
 
 /** Largest accepted request body: a 1 MiB value plus JSON overhead and escaping. */
 export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -32,11 +32,37 @@ export interface HttpServer {
   close(graceMs?: number): Promise<void>
 }
 
+/** Ops per atomic write request. */
+export const MAX_WRITE_OPS = 1000
+
+/**
+ * Host header values a loopback API answers to. Anything else is a browser tricked by DNS
+ * rebinding (evil.example resolving to 127.0.0.1) into talking to us: refuse it.
+ */
+function loopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return true // HTTP/1.0 clients
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '')
+  return name === '127.0.0.1' || name === 'localhost' || name === '[::1]'
+}
+
+function parseOps(raw: unknown): WriteOp[] {
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_WRITE_OPS) throw new HttpError('INVALID_ARGUMENT', `"ops" must be an array of 1 to ${MAX_WRITE_OPS} operations`)
+  return raw.map((op, i) => {
+    if (typeof op !== 'object' || op === null || Array.isArray(op)) throw new HttpError('INVALID_ARGUMENT', `ops[${i}] must be an object`)
+    const o = op as Record<string, unknown>
+    const hasValue = Object.prototype.hasOwnProperty.call(o, 'value')
+    if (o['delete'] === true && !hasValue) return { key: o['key'] as string, delete: true as const }
+    if (hasValue && o['delete'] === undefined) return { key: o['key'] as string, value: o['value'] as Value }
+    throw new HttpError('INVALID_ARGUMENT', `ops[${i}] must be { "key", "value" } or { "key", "delete": true }`)
+  })
+}
+
 /** HTTP status for each stable error code; unknown codes are 500. */
 export function httpStatusFor(code: string): number {
   if (code === 'VALUE_TOO_LARGE' || code === 'BODY_TOO_LARGE') return 413
   if (code === 'NOT_FOUND') return 404
   if (code === 'METHOD_NOT_ALLOWED') return 405
+  if (code === 'FORBIDDEN') return 403
   // Temporary: the context's dependencies are not visible yet; retry (with a longer wait) later.
   if (code === 'CONTEXT_UNAVAILABLE' || code === 'CLOSED') return 503
   if (code === 'TIMEOUT') return 504
@@ -172,6 +198,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     const method = req.method ?? 'GET'
+    if (!loopbackHost(req.headers.host)) throw new HttpError('FORBIDDEN', 'Host header must name a loopback address')
     if (path === '/v1/status') {
       if (method !== 'GET') throw new HttpError('METHOD_NOT_ALLOWED', 'use GET')
       send(res, 200, { ...site.status(), ...opts.statusExtra?.() })
@@ -187,6 +214,19 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         const found = await session.getMany(keys as string[])
         // An array, not an object keyed by key: keys such as "__proto__" stay plain data.
         send(res, 200, { entries: [...found.values()].map(entryJson) }, session)
+      } catch (err) {
+        sendError(res, err, session)
+      }
+      return
+    }
+    if (path === '/v1/kv:write') {
+      if (method !== 'POST') throw new HttpError('METHOD_NOT_ALLOWED', 'use POST')
+      const body = await readJson(req, maxBodyBytes)
+      const ops = parseOps(body['ops'])
+      const session = sessionFor(site, req)
+      try {
+        const version = await session.write(ops)
+        send(res, 200, { version }, session)
       } catch (err) {
         sendError(res, err, session)
       }

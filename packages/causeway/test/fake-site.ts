@@ -54,7 +54,16 @@ export class FakeSite {
         }
         return m
       },
-      async write() { throw new Error('unused') },
+      async write(ops) {
+        check()
+        const v = version()
+        for (const op of ops) {
+          if ('delete' in op) self.data.delete(op.key)
+          else self.data.set(op.key, { key: op.key, value: op.value, version: v })
+        }
+        seen = v.time
+        return v
+      },
       context: () => `t${seen}`,
     }
   }

@@ -44,6 +44,32 @@ describe('HTTP API', () => {
     expect(bad.status).toBe(400)
   })
 
+  it('atomic multi-key write', async () => {
+    await put('gone', 0)
+    const r = await fetch(`${http.url}/v1/kv:write`, { method: 'POST', body: JSON.stringify({ ops: [{ key: 'x', value: 1 }, { key: 'y', value: [2] }, { key: 'gone', delete: true }] }) })
+    expect(r.status).toBe(200)
+    const { version } = await r.json() as { version: { time: number } }
+    expect(site.data.get('x')?.version.time).toBe(version.time)
+    expect(site.data.get('y')?.value).toEqual([2])
+    expect(site.data.has('gone')).toBe(false)
+    for (const ops of [[], 'x', [{ key: 'x' }], [{ key: 'x', value: 1, delete: true }], [null]]) {
+      const bad = await fetch(`${http.url}/v1/kv:write`, { method: 'POST', body: JSON.stringify({ ops }) })
+      expect(bad.status).toBe(400)
+    }
+  })
+
+  it('refuses a non-loopback Host header (DNS rebinding)', async () => {
+    const { request } = await import('node:http')
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${http.url}/v1/status`, { headers: { host: 'evil.example:8101' } }, (res) => { res.resume(); resolve(res.statusCode ?? 0) })
+      req.on('error', reject)
+      req.end()
+    })
+    expect(status).toBe(403)
+    const ok = await fetch(`${http.url.replace('127.0.0.1', 'localhost')}/v1/status`).catch(() => undefined)
+    if (ok !== undefined) expect(ok.status).toBe(200)
+  })
+
   it('maps error codes to statuses', async () => {
     expect((await put('k', 'x'.repeat(200))).status).toBe(413)
     const unavailable = await fetch(`${http.url}/v1/kv/k`, { headers: { 'causeway-context': 't99', 'causeway-wait-ms': '10' } })
