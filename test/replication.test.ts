@@ -252,3 +252,24 @@ describe('replication on the simulated network', () => {
     expect(() => sites.a!.session()).toThrow(CausewayError)
   })
 })
+
+describe('a site whose data is older than what it acknowledged', () => {
+  it('stops with STORAGE_ERROR instead of reusing sequence numbers its peers already hold', async () => {
+    const c = await cluster(['a', 'b'])
+    cleanup.push(() => c.close())
+    for (let i = 0; i < 5; i++) await c.sites.a!.session().put(`k${i}`, i)
+    await c.net.settle()
+    await c.sites.a!.close()
+    // memory storage: the reopened a has lost everything b already holds from it.
+    const a2 = await c.open('a')
+    await eventually(async () => {
+      try {
+        await a2.session().put('x', 1)
+        return false
+      } catch (e) {
+        return (e as CausewayError).code === 'STORAGE_ERROR'
+      }
+    }, 5000, 'a refuses to write')
+    expect((await c.sites.b!.session().get('k4'))!.value).toBe(4)
+  })
+})

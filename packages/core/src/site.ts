@@ -811,6 +811,15 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
           this.log.warn({ peer, site: f.site, version: f.v }, 'hello from an unexpected site or protocol version: ignored')
           return
         }
+        for (const [sid, q] of f.rv) {
+          if (sid.startsWith(this.id + '/') && q > (this.streams.get(sid)?.rv ?? 0)) {
+            // The peer holds more of our own writes than we do: our data is older than what we
+            // acknowledged (restored from an old backup?). Writing on would reuse sequence numbers
+            // the peer already has, so its copies would silently win. Stop and say so.
+            this.fail(new CausewayError('STORAGE_ERROR', `site ${this.id} holds stream ${sid} only up to ${this.streams.get(sid)?.rv ?? 0} but peer ${peer} has ${q}: this site's data is older than what it acknowledged; restore it from its peers, not from a backup`))
+            return
+          }
+        }
         p.helloIn = true
         p.theirAccepts = f.accepts
         p.theirSends = f.sends
