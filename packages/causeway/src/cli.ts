@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Must stay the first import: libp2p 3.x needs Promise.withResolvers, which Node 20 lacks.
 import '@causeway/core/polyfills'
-import { mkdir, open, readFile } from 'node:fs/promises'
+import { mkdir, open, readFile, stat } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { CausewayError, isCausewayError } from '@causeway/core'
 import type { OpenSiteOptions, Site } from '@causeway/core'
@@ -56,6 +56,14 @@ function args(argv: string[], options: Record<string, { type: 'string' | 'boolea
   }
 }
 
+/** Keys readable by group or others are still used (refusing would be an outage), but loudly. */
+async function warnIfExposed(path: string, log: { warn(obj: object, msg?: string): void }): Promise<void> {
+  try {
+    const st = await stat(path)
+    if ((st.mode & 0o077) !== 0) log.warn({ path, mode: (st.mode & 0o777).toString(8) }, 'secret key file is readable by group or others; chmod 600 it')
+  } catch { /* missing files are reported by whoever opens them */ }
+}
+
 async function cmdServe(argv: string[]): Promise<number> {
   const v = args(argv, { config: { type: 'string', short: 'c' } })
   if (typeof v['config'] !== 'string') throw new UsageError('serve needs --config <file>')
@@ -82,6 +90,8 @@ async function cmdServe(argv: string[]): Promise<number> {
       ...(cfg.latencyMs === undefined ? {} : { latencyMs: cfg.latencyMs }),
       logger: log,
     })
+    await warnIfExposed(cfg.privateKey, log)
+    if (cfg.psk !== undefined) await warnIfExposed(cfg.psk, log)
     site = await openSite({
       id: cfg.id,
       dir: cfg.dir,
