@@ -5,7 +5,7 @@ import { mkdir, open, readFile, stat } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { CausewayError, isCausewayError } from '@causeway/core'
 import type { OpenSiteOptions, Site } from '@causeway/core'
-import { libp2pNetwork } from '@causeway/libp2p'
+import { DEFAULT_MAX_FRAME_BYTES, libp2pNetwork } from '@causeway/libp2p'
 import type { Libp2pNetwork } from '@causeway/libp2p'
 import { exampleConfig, loadConfig } from './config.js'
 import type { NodeConfig } from './config.js'
@@ -19,6 +19,8 @@ import type { HttpServer } from './server.js'
 /** Exit codes: 0 ok, 1 runtime failure (port in use, LOCKED, ...), 2 usage or config error. */
 const EXIT_RUNTIME = 1
 const EXIT_USAGE = 2
+/** openSite's default maxValueBytes (API.md). */
+const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 /** A clean shutdown that takes longer than this is abandoned (exit 1). */
 const SHUTDOWN_TIMEOUT_MS = 15_000
 
@@ -88,6 +90,9 @@ async function cmdServe(argv: string[]): Promise<number> {
       ...(cfg.psk === undefined ? {} : { psk: cfg.psk }),
       peers: cfg.peers,
       ...(cfg.latencyMs === undefined ? {} : { latencyMs: cfg.latencyMs }),
+      // A replication frame carries at least one whole entry: leave room for two of the largest
+      // values plus batch overhead, so a big maxValueBytes never produces an unsendable frame.
+      maxFrameBytes: Math.max(DEFAULT_MAX_FRAME_BYTES, 2 * (cfg.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES) + 1024 * 1024),
       logger: log,
     })
     await warnIfExposed(cfg.privateKey, log)
