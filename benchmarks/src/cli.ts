@@ -3,7 +3,7 @@
  * `npm run bench [-- options]` — runs the benchmark suite and writes the results JSON and
  * docs/benchmarks.md. See `--help`.
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import {
@@ -142,6 +142,8 @@ const BENCH_TIMEOUT_MS: Record<Mode, number> = { tiny: 120_000, quick: 240_000, 
 export async function runBenchmark(b: Benchmark, o: CliOptions, progress = createProgress(process.stderr, o.progress ?? process.stderr.isTTY === true)): Promise<BenchResult> {
   const result: BenchResult = {
     name: b.name,
+    ranAt: new Date().toISOString(),
+    mode: o.mode,
     description: b.description,
     status: 'ok',
     durationMs: 0,
@@ -207,6 +209,25 @@ function summaryText(report: Report): string {
   return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n')
 }
 
+/**
+ * An --only run replaces those benchmarks in latest.json and keeps the others from the previous
+ * run of the same mode (each result carries its own ranAt), so regenerating one benchmark does not
+ * drop the rest of the report. Without --only the run stands alone.
+ */
+function mergeWithLatest(o: CliOptions, results: BenchResult[]): BenchResult[] {
+  if (!o.only) return results
+  try {
+    const prev = JSON.parse(readFileSync(path.join(o.resultsDir, 'latest.json'), 'utf8')) as Report
+    if (prev.schema !== 'causeway-bench/1' || prev.mode !== o.mode) return results
+    const fresh = new Map(results.map((r) => [r.name, r]))
+    const order = benchmarks.map((b) => b.name)
+    const merged = [...prev.benchmarks.filter((b) => !fresh.has(b.name)).map((b) => ({ ...b, ranAt: b.ranAt ?? prev.startedAt })), ...results]
+    return merged.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))
+  } catch {
+    return results
+  }
+}
+
 /** Keep the results directory small: latest.json plus the newest few timestamped files. */
 function pruneResults(dir: string, keep = 5): void {
   const files = readdirSync(dir).filter((f) => /^results-.*\.json$/.test(f)).sort()
@@ -243,7 +264,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     results.push(await runBenchmark(b, o, progress))
     await cleanupAll()
   }
-  const report: Report = { schema: 'causeway-bench/1', startedAt, finishedAt: new Date().toISOString(), mode: o.mode, argv, machine, benchmarks: results }
+  const report: Report = { schema: 'causeway-bench/1', startedAt, finishedAt: new Date().toISOString(), mode: o.mode, argv, machine, benchmarks: mergeWithLatest(o, results) }
   const errors = validateReport(report)
   if (errors.length) process.stderr.write(`warning: report has shape problems: ${errors.join(', ')}\n`)
 

@@ -75,6 +75,9 @@ export interface Skipped {
 
 export interface BenchResult {
   name: string
+  /** ISO time this benchmark started (results of an --only run are merged into latest.json). */
+  ranAt?: string
+  mode?: Mode
   description: string
   status: 'ok' | 'partial' | 'skipped' | 'failed'
   reason?: string

@@ -48,11 +48,12 @@ function benchSection(b: BenchResult, figDir: string, figRel: string): string {
   out.push('')
   out.push(b.description)
   out.push('')
+  const when = b.ranAt ? ` on ${b.ranAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}${b.mode ? `, ${b.mode} mode` : ''}` : ''
   const statusLine =
     b.status === 'ok'
-      ? `Status: ran (${(b.durationMs / 1000).toFixed(1)} s).`
+      ? `Status: ran${when} (${(b.durationMs / 1000).toFixed(1)} s).`
       : b.status === 'partial'
-        ? `Status: partially ran (${(b.durationMs / 1000).toFixed(1)} s) — some parts were skipped, see below.`
+        ? `Status: partially ran${when} (${(b.durationMs / 1000).toFixed(1)} s) — some parts were skipped, see below.`
         : b.status === 'skipped'
           ? `Status: **skipped** — ${b.reason ?? 'no reason given'}`
           : `Status: **failed** — ${b.reason ?? 'unknown error'}`

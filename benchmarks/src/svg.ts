@@ -37,7 +37,9 @@ export function niceTicks(lo: number, hi: number, count = 6): number[] {
   const step = (norm >= 5 ? 10 : norm >= 2 ? 5 : norm >= 1 ? 2 : 1) * mag
   const start = Math.floor(lo / step) * step
   const out: number[] = []
-  for (let v = start; v <= hi + step * 0.5; v += step) out.push(+v.toPrecision(12))
+  // the last tick is the first one at or above hi, so every point is inside the plot
+  for (let v = start; out.length === 0 || out[out.length - 1]! < hi; v += step) out.push(+v.toPrecision(12))
+  if (out.length < 2) out.push(+(start + step).toPrecision(12))
   return out
 }
 
