@@ -269,7 +269,8 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   if (errors.length) process.stderr.write(`warning: report has shape problems: ${errors.join(', ')}\n`)
 
   mkdirSync(o.resultsDir, { recursive: true })
-  const json = JSON.stringify(report, null, 1)
+  // indented, but arrays of numbers (chart points) on one line: small files, readable diffs
+  const json = JSON.stringify(report, null, 1).replace(/\[\s+([-\d.eE+,\s]+?)\s+\]/g, (_, inner: string) => `[${inner.replace(/\s+/g, '')}]`)
   const stamp = startedAt.replace(/[:.]/g, '-')
   const latest = path.join(o.resultsDir, 'latest.json')
   writeFileSync(latest, json)
