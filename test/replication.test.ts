@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { CausewayError, type Value } from 'causeway'
+import { CausewayError, openSite, type NetworkAdapter, type Value } from 'causeway'
+import { createSimNetwork } from '@causeway/sim'
 import { cluster, eventually } from './helpers.js'
 
 let cleanup: Array<() => Promise<void>> = []
@@ -271,5 +272,50 @@ describe('a site whose data is older than what it acknowledged', () => {
       }
     }, 5000, 'a refuses to write')
     expect((await c.sites.b!.session().get('k4'))!.value).toBe(4)
+  })
+})
+
+describe('large entries', () => {
+  it('replicates values near maxValueBytes without ever exceeding the transport frame limit', async () => {
+    const net = createSimNetwork({ latencyMs: 1 })
+    const limit = 1200 * 1024
+    let biggest = 0
+    const limited = (id: string): NetworkAdapter => {
+      const inner = net.adapter(id)
+      return {
+        maxFrameBytes: limit,
+        start: (site, h) => inner.start(site, h),
+        peers: () => inner.peers(),
+        connected: (p) => inner.connected(p),
+        stop: () => inner.stop(),
+        send(peer, bytes) {
+          biggest = Math.max(biggest, bytes.length)
+          if (bytes.length > limit) throw new CausewayError('INVALID_FRAME', 'frame over the limit')
+          return inner.send(peer, bytes)
+        },
+      }
+    }
+    const a = await openSite({ id: 'a', storage: 'memory', maxValueBytes: 1000 * 1024, network: limited('a') })
+    const b = await openSite({ id: 'b', storage: 'memory', maxValueBytes: 1000 * 1024, network: limited('b') })
+    cleanup.push(async () => {
+      await a.close()
+      await b.close()
+      await net.close()
+    })
+    await net.settle()
+    // Queue everything while cut off, so the catch-up batches many entries per frame.
+    net.partition(['a'], ['b'])
+    const big = 'x'.repeat(900 * 1024)
+    const s = a.session()
+    await Promise.all([s.put('small/1', 1), s.put('big/1', big), s.put('small/2', 2), s.put('big/2', big + 'y'), s.put('big/3', big), s.put('big/4', big)])
+    net.heal()
+    await net.settle()
+    const m = await b.session().getMany(['small/1', 'big/1', 'small/2', 'big/2', 'big/3', 'big/4'])
+    expect(m.size).toBe(6)
+    expect((m.get('big/2')!.value as string).length).toBe(900 * 1024 + 1)
+    expect(biggest).toBeGreaterThan(900 * 1024)
+    expect(biggest).toBeLessThanOrEqual(limit)
+    // A value that could never fit one frame is refused when the site opens, not at send time.
+    await expect(openSite({ id: 'c', storage: 'memory', maxValueBytes: 2 * 1024 * 1024, network: limited('c') })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
   })
 })

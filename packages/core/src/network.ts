@@ -47,6 +47,8 @@ export interface NetworkAdapter {
    * Never throws for a disconnected peer.
    */
   send(peer: string, bytes: Uint8Array): boolean
+  /** Largest frame send() accepts, in bytes (the engine never builds a bigger one). Default: no limit. */
+  readonly maxFrameBytes?: number
   /** Is there a live connection to this peer right now? */
   connected(peer: string): boolean
   /** Stop: close connections, release ports. Idempotent. */

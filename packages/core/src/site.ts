@@ -139,6 +139,9 @@ function validateOptions(o: unknown): ValidOptions {
   if (net !== undefined && (typeof net !== 'object' || net === null || typeof net.start !== 'function' || typeof net.send !== 'function' || typeof net.peers !== 'function')) {
     bad('network must be a network adapter (from @causeway/sim or @causeway/libp2p)')
   }
+  if (net?.maxFrameBytes !== undefined && Math.min(maxValueBytes + 64 * 1024, MAX_ENTRY_BYTES) > net.maxFrameBytes - 64 * 1024) {
+    bad(`maxValueBytes (${maxValueBytes}) does not fit the network's maxFrameBytes (${net.maxFrameBytes}): raise maxFrameBytes to at least ${Math.min(maxValueBytes + 64 * 1024, MAX_ENTRY_BYTES) + 64 * 1024}`)
+  }
   const storageOpt = x.storage ?? 'level'
   if (storageOpt !== 'level' && storageOpt !== 'memory' && typeof storageOpt !== 'function') bad(`storage must be 'level', 'memory' or a factory`)
   const cacheEntries = x.cacheEntries ?? 100_000
@@ -341,6 +344,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     while (seq <= to && out.length < maxEntries && bytes < maxBytes) {
       const r = this.ringGet(s, seq)
       if (r) {
+        if (out.length > 0 && bytes + r.bytes.length > maxBytes) break // never overshoot a budget
         out.push({ seq, bytes: r.bytes, entry: r.entry })
         bytes += r.bytes.length
         seq++
@@ -354,6 +358,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
         for await (const [k, v] of it as AsyncIterable<[string, Uint8Array]>) {
           const q = Number(k.slice(k.lastIndexOf('!') + 1))
           if (q !== seq) break
+          if (out.length > 0 && bytes + v.length > maxBytes) break
           out.push({ seq, bytes: v, entry: undefined })
           bytes += v.length
           seq++
@@ -363,7 +368,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
       } finally {
         await it.close()
       }
-      if (got === 0) break // trimmed or missing: nothing more to read here
+      if (got === 0 || bytes >= maxBytes || out.length >= maxEntries) break // done, or trimmed/missing
     }
     return out
   }
@@ -948,16 +953,21 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     try {
       do {
         p.repump = false
+        // Frame budget: ours, and never more than the transport accepts (minus framing overhead).
+        const frameBytes = Math.min(FRAME_BYTES, Math.max(64 * 1024, (this.o.network!.maxFrameBytes ?? Infinity) - 64 * 1024))
         while (this.canSend(p)) {
           const batch: Uint8Array[] = []
+          const before = new Map(p.cursor)
           let bytes = 0
           for (const s of this.streams.values()) {
-            if (batch.length >= FRAME_ENTRIES || bytes >= FRAME_BYTES) break
+            if (batch.length >= FRAME_ENTRIES || bytes >= frameBytes) break
             if (!this.relays(p, s)) continue
             const from = Math.max(p.cursor.get(s.id) ?? 0, p.known.get(s.id) ?? 0) + 1
             if (from > s.rv) continue
-            const items = await this.readLog(s, from, s.rv, FRAME_ENTRIES - batch.length, FRAME_BYTES - bytes)
-            if (items.length === 0) {
+            const items = await this.readLog(s, from, s.rv, FRAME_ENTRIES - batch.length, frameBytes - bytes)
+            if (items.length === 0 || (batch.length > 0 && bytes + items[0]!.bytes.length > frameBytes)) {
+              if (items.length > 0) break // the next entry starts the next frame
+
               this.log.error({ stream: s.id, from, peer: p.id }, 'log entries a peer needs are missing')
               continue
             }
@@ -973,7 +983,14 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
             p.cursor.clear()
             break
           }
-          const ok = this.send(p, { t: 'writes', e: batch })
+          let ok: boolean
+          try {
+            ok = this.send(p, { t: 'writes', e: batch })
+          } catch (e) {
+            // Not sent: rewind so these entries go out again (after reconnect at the latest).
+            p.cursor = before
+            throw e
+          }
           if (!ok) {
             if (this.o.network!.connected(p.id)) p.blocked = true
             break
