@@ -859,10 +859,14 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
           this.log.warn({ peer }, 'inbound queue full: frame dropped')
           return // the sender will be nacked on the next gap
         }
+        // Frames pipeline: acceptance (stream order, duplicates, gaps) is decided synchronously on
+        // arrival, and a stream's log shard commits in FIFO order, so frames need not wait for each
+        // other's fsync; concurrent ones share a group commit.
         p.inboundDepth++
-        p.inbound = p.inbound.then(() => this.receiveWrites(p, f.e)).finally(() => {
+        const done = this.receiveWrites(p, f.e).finally(() => {
           p.inboundDepth--
         })
+        p.inbound = p.inbound.then(() => done)
         return
       }
     }
