@@ -456,37 +456,29 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     this.checkOpen()
     const deps = ctx.depList()
     const atLeast = ctx.maxTime + 1
-    const shardIdx = new Set(ops.map((op) => this.shardOf(op.key)))
-    if (shardIdx.size === 1) {
-      const sh = this.shards[[...shardIdx][0]!]!
-      await sh.admit()
-      const { entry, bytes } = await new Promise<{ entry: WriteEntry; bytes: Uint8Array }>((resolve, reject) =>
-        sh.enqueue({ kind: 'local', ops, deps, atLeastTime: atLeast, logOnly: false, resolve, reject }),
-      )
-      const s = this.stream(entry.stream)
-      s.rv = s.accepted = entry.seq
-      s.next = entry.seq + 1
-      this.ringAdd(s, entry.seq, bytes, entry)
-      this.markApplied(s, entry.seq)
-      this.afterApplied([entry])
-      this.pumpAll()
-      return { version: { time: entry.time, site: entry.site }, dot: [entry.stream, entry.seq] }
-    }
-    // Multi-shard: log at the coordinator shard, then apply everywhere in one visibility round.
-    const coord = this.shards[this.shardOf(ops[0]!.key)]!
-    await coord.admit()
+    // One shard: the write and its log entry commit in one batch and are visible at once.
+    // Several shards: log at the coordinator shard, then apply everywhere in one visibility round.
+    const single = new Set(ops.map((op) => this.shardOf(op.key))).size === 1
+    const sh = this.shards[this.shardOf(ops[0]!.key)]!
+    await sh.admit()
     const { entry, bytes } = await new Promise<{ entry: WriteEntry; bytes: Uint8Array }>((resolve, reject) =>
-      coord.enqueue({ kind: 'local', ops, deps, atLeastTime: atLeast, logOnly: true, resolve, reject }),
+      sh.enqueue({ kind: 'local', ops, deps, atLeastTime: atLeast, logOnly: !single, resolve, reject }),
     )
     const s = this.stream(entry.stream)
     s.rv = s.accepted = entry.seq
     s.next = entry.seq + 1
     this.ringAdd(s, entry.seq, bytes, entry)
+    if (single) {
+      this.markApplied(s, entry.seq)
+      this.afterApplied([entry])
+    }
     this.pumpAll()
-    await new Promise<void>((resolve, reject) => {
-      this.localReady.push({ entry, resolve, reject })
-      this.kickApply()
-    })
+    if (!single) {
+      await new Promise<void>((resolve, reject) => {
+        this.localReady.push({ entry, resolve, reject })
+        this.kickApply()
+      })
+    }
     return { version: { time: entry.time, site: entry.site }, dot: [entry.stream, entry.seq] }
   }
 
