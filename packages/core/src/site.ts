@@ -89,7 +89,6 @@ interface ReadyLocal {
 function defaultStorage(kind: 'level' | 'memory'): StorageFactory {
   return (index, dir) => {
     if (kind === 'memory') {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       return new MemoryLevelCtor!({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as ShardDb
     }
     return new ClassicLevelCtor!(join(dir!, `shard-${index}`), { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as ShardDb
@@ -148,12 +147,7 @@ function validateOptions(o: unknown): ValidOptions {
   if (!Number.isInteger(cacheEntries) || cacheEntries < 16) bad('cacheEntries must be an integer >= 16')
   const heartbeatMs = x.heartbeatMs ?? 1000
   if (typeof heartbeatMs !== 'number' || !(heartbeatMs >= 10)) bad('heartbeatMs must be >= 10')
-  let resolver: Resolver
-  try {
-    resolver = validateConflicts(x.conflicts)
-  } catch (e) {
-    throw e
-  }
+  const resolver: Resolver = validateConflicts(x.conflicts)
   if (x.clock !== undefined && typeof x.clock?.nowMs !== 'function') bad('clock must have nowMs()')
   const ttl = x.ttl ?? {}
   if (typeof ttl !== 'object' || ttl === null) bad('ttl must be an object of prefix -> ms')
@@ -269,6 +263,10 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     this.ttlRules = Object.entries(o.ttl).sort((a, b) => b[0].length - a[0].length)
     this.shards = dbs.map((db, i) => new Shard(i, db, this, o.cacheEntries))
     this.localSeq = dbs.map(() => 0)
+  }
+
+  get maxValueBytes(): number {
+    return this.o.maxValueBytes
   }
 
   // ---------------------------------------------------------------- ShardHost
@@ -446,7 +444,8 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
 
   // ---------------------------------------------------------------- local writes
 
-  private checkOpen(): void {
+  /** Throws CLOSED (or the storage failure that stopped the site). Internal: sessions call it. */
+  checkOpen(): void {
     if (this.closed) throw new CausewayError('CLOSED', `site ${this.id} is closed`)
     if (this.failed) throw new CausewayError('STORAGE_ERROR', `site ${this.id} stopped after a storage failure`, { cause: this.failed })
   }
@@ -1444,10 +1443,10 @@ class SessionImpl implements Session {
   }
 
   private checkSite(): void {
-    ;(this.site as unknown as { checkOpen(): void }).checkOpen()
+    this.site.checkOpen()
   }
   private maxValueBytes(): number {
-    return (this.site as unknown as { o: ValidOptions }).o.maxValueBytes
+    return this.site.maxValueBytes
   }
 }
 
