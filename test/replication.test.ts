@@ -319,3 +319,28 @@ describe('large entries', () => {
     await expect(openSite({ id: 'c', storage: 'memory', maxValueBytes: 2 * 1024 * 1024, network: limited('c') })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
   })
 })
+
+describe('catch-up larger than one apply round', () => {
+  it('applies thousands of queued writes with dependencies across many streams (no stall)', async () => {
+    const c = await cluster(['a', 'b'], { site: { shards: 8 } })
+    cleanup.push(() => c.close())
+    await c.net.settle()
+    c.net.partition(['a'], ['b'])
+    // 64 sessions hop between shards, so every stream's entries depend on other streams' entries.
+    let next = 0
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        const s = c.sites.a!.session()
+        while (next < 6000) {
+          const i = next++
+          await s.put(`k/${i}`, i)
+        }
+      }),
+    )
+    c.net.heal()
+    await c.net.settle(60_000)
+    expect(c.sites.b!.status().pendingIn).toBe(0)
+    const m = await c.sites.b!.session().getMany(Array.from({ length: 6000 }, (_, i) => `k/${i}`))
+    expect(m.size).toBe(6000)
+  })
+})

@@ -1041,6 +1041,11 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     if (this.closed || this.failed) return
     this.broadcastBeat()
     this.pumpAll()
+    // Safety net: received writes still pending get another apply attempt every heartbeat.
+    if (!this.applying) for (const s of this.streams.values()) if (s.origin !== this.id && s.next <= s.rv) {
+      this.kickApply()
+      break
+    }
     if (++this.beats % 5 === 0) void this.trimLogs().catch((e) => this.log.warn({ err: e }, 'log trim failed'))
     if (this.beats % 10 === 0) void this.collectTombstones().catch((e) => this.log.warn({ err: e }, 'tombstone collection failed'))
   }
