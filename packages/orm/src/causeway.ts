@@ -4,7 +4,7 @@
  * range scans; a transaction is one atomic multi-key write; compare-and-swap is serialized per row
  * at the row's home site.
  */
-import { CausewayError, type Entry, type Session, type Site, type Value, type WriteOp } from '@causeway/core'
+import { CausalContext, CausewayError, type Entry, type Session, type Site, type Value, type WriteOp } from '@causeway/core'
 import type { Backend, Executor } from './backend.js'
 import { compareRows, compareStrings, isAfter, matches } from './eval.js'
 import { AFTER_SEP, encodeScalar, encodeTerm, rowKey, SEP } from './encode.js'
@@ -31,15 +31,23 @@ export interface CausewayBackendOptions {
   lockTimeoutMs?: number
 }
 
-/** State shared by every Database opened on the same site object (locks and sequences are per site). */
+/** State shared by every Database opened on the same site object (locks, sequences and causal history are per site). */
 interface SiteShared {
   mutex: KeyedMutex
   seq: Map<string, { next: number; limit: number }>
+  /**
+   * The causal past of every completed ORM write at this site: per stream the highest write seq,
+   * and the highest Lamport time. Each write session starts from it, so a write depends on every
+   * write that completed before it began (what a client calling one after the other can observe),
+   * while writes in flight together are concurrent and share group commits.
+   */
+  deps: Map<string, number>
+  maxTime: number
 }
 const shared = new WeakMap<Site, SiteShared>()
 function sharedOf(site: Site): SiteShared {
   let s = shared.get(site)
-  if (!s) shared.set(site, (s = { mutex: new KeyedMutex(), seq: new Map() }))
+  if (!s) shared.set(site, (s = { mutex: new KeyedMutex(), seq: new Map(), deps: new Map(), maxTime: 0 }))
   return s
 }
 
@@ -117,11 +125,28 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
       })
     }
   }
-  const { mutex, seq } = sharedOf(site)
-  // Queries read through `reader`; the write path reads rows only under their lock through
-  // `writer`, so a put never claims to supersede a version its computation did not include.
-  const reader: Session = site.session()
-  const writer: Session = site.session()
+  const history = sharedOf(site)
+  const { mutex, seq } = history
+  // Sessions run their operations one after the other, so one shared session would serialize every
+  // read and every commit of the database (one fsync at a time). Instead each query reads through a
+  // fresh session, and each transaction reads its rows under lock and commits through its own
+  // session (so a put never claims to supersede a version its computation did not include), which
+  // continues the causal past of the writes completed so far (see SiteShared.deps).
+  const writeSession = (): Session => {
+    if (history.deps.size === 0 && history.maxTime === 0) return site.session()
+    const ctx = new CausalContext()
+    for (const [s, q] of history.deps) ctx.addDep(s, q)
+    ctx.maxTime = history.maxTime
+    // A completed write can precede an earlier one of its stream that is still being applied (a
+    // multi-shard write): the dependency then waits for that one, which is already on its way.
+    return site.session({ context: ctx.encode(), waitMs: lockTimeoutMs })
+  }
+  /** After a session's write completed: later write sessions depend on it. */
+  const wrote = (s: Session): void => {
+    const ctx = CausalContext.decode(s.context())
+    for (const [st, q] of ctx.deps) if ((history.deps.get(st) ?? 0) < q) history.deps.set(st, q)
+    if (ctx.maxTime > history.maxTime) history.maxTime = ctx.maxTime
+  }
   let closed = false
   const check = (): void => {
     if (closed) throw new CausewayError('CLOSED', 'database is closed')
@@ -274,7 +299,7 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
       else missing.push(k)
     }
     if (missing.length) {
-      const got = await reader.getMany(missing)
+      const got = await site.session().getMany(missing)
       for (const [k, e] of got) if (isRowValue(e.value)) out.set(k, e.value)
     }
     return out
@@ -371,7 +396,11 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
     private readonly locks = new Map<string, Promise<void>>()
     private readonly releases: Array<() => void> = []
     private done = false
+    private session: Session | undefined
     constructor(private readonly explicit: boolean) {}
+    private writer(): Session {
+      return (this.session ??= writeSession())
+    }
 
     async lock(keys: Iterable<string>): Promise<void> {
       const all = [...new Set(keys)]
@@ -400,7 +429,7 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
         return !o
       })
       if (missing.length) {
-        const got = await writer.getMany(missing)
+        const got = await this.writer().getMany(missing)
         for (const [k, e] of got) if (isRowValue(e.value)) out.set(k, e.value)
       }
       return out
@@ -408,7 +437,9 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
     async commit(): Promise<void> {
       if (this.pending.size === 0) return
       const ops: WriteOp[] = [...this.pending].map(([key, value]) => ({ key, value: value as unknown as Value }))
-      await writer.write(ops)
+      const w = this.writer()
+      await w.write(ops)
+      wrote(w)
     }
 
     async execute(node: StatementNode): Promise<CanonRow[] | number> {
@@ -542,11 +573,13 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
     try {
       let s = seq.get(table)
       if (!s || s.next >= s.limit) {
-        const e = await writer.get(key)
+        const w = writeSession()
+        const e = await w.get(key)
         const persisted = typeof e?.value === 'number' ? e.value : 0
         const next = Math.max(persisted, s?.limit ?? 0)
         s = { next, limit: next + SEQ_BLOCK }
-        await writer.put(key, s.limit)
+        await w.put(key, s.limit)
+        wrote(w)
         seq.set(table, s)
       }
       s.next += 1
