@@ -147,6 +147,7 @@ function discussion(report: Report): string {
   out.push('- All sites of a multi-site run share one machine (2 cores here): replication, the load generator and the receiving site compete for the same CPU, so throughput figures are lower bounds for a real deployment where each site has its own machine, and latency percentiles include CPU queueing.')
   out.push('- Emulated latency is added per chunk (TCP delay proxy) or per frame (sim network); there is no bandwidth limit, packet loss or jitter unless stated, so real WANs will look worse for every system, not only Causeway.')
   out.push('- Causeway\'s always-available design trades consistency for latency: a control-plane step that must be linearizable (compare-and-swap) runs at the row\'s home site, so requests arriving at another site pay a forward or retry; the ORM adapter documents this.')
+  out.push('- In multi-site runs on one machine, applying the other sites\' replicated writes competes with local calls for the same two cores. With more emulated latency, more of that apply work happens after the measured calls complete, so Causeway can look faster at 50 ms than at 0 or 10 ms; read the latency comparisons as "does not get slower", not as a speed-up.')
   out.push('- Ratios (Causeway vs raw LevelDB, vs peers) are measured in the same run back to back; absolute numbers vary from run to run on shared machines by 10–30 %.')
   out.push('')
   return out.join('\n')

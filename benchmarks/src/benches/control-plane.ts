@@ -124,7 +124,7 @@ export const controlPlane: Benchmark = {
         const bytes: number[] = []
         let calls: number[] = []
         await repeat(reps, 1, async (rep) => {
-          const n = rep < 0 ? Math.min(N, 4 * S) : N
+          const n = rep < 0 ? Math.min(N, Math.max(4 * S, 20)) : N
           cluster!.resetBytes()
           const t0 = performance.now()
           const per = await Promise.all(ids.map((id, k) => runCreateInstances(cdb, dbs[k]!, share(n, S, k), conc, `${id}r${rep + 1}`)))
