@@ -1210,9 +1210,11 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     const limit = options.limit ?? Infinity
     const reverse = options.reverse === true
     const shards = this.shards
+    // No shard contributes more than `limit` keys, so each shard iterator stops there by itself.
+    const perShard = Number.isFinite(limit) ? { ...range, reverse, limit } : { ...range, reverse }
     return {
       [Symbol.asyncIterator]: () =>
-        mergeShards(shards.map((sh) => sh.db.keys({ ...range, reverse }) as unknown as AsyncIterable<string> & { close(): Promise<void> }), reverse, limit, (k) => {
+        mergeShards(shards.map((sh) => sh.db.keys(perShard)), reverse, limit, (k) => {
           const rest = k.slice(base.length)
           const z = rest.indexOf('\u0000')
           return { term: rest.slice(0, z), key: rest.slice(z + 1) }
@@ -1232,7 +1234,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
       async *[Symbol.asyncIterator]() {
         let n = 0
         const it = mergeShards(
-          self.shards.map((sh) => sh.db.keys(range) as unknown as AsyncIterable<string> & { close(): Promise<void> }),
+          self.shards.map((sh) => sh.db.keys(range)),
           false,
           Infinity,
           (k) => k.slice(K.length),
@@ -1269,33 +1271,56 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
 }
 
 
-/** Merge per-shard sorted key iterators into one sorted stream (UTF-8 byte order, as LevelDB sorts). */
+/** Keys per shard fetched by the first storage call of a scan (most index lookups match a few keys). */
+const SCAN_FIRST_BATCH = 64
+/** Keys per shard fetched by each later storage call. */
+const SCAN_BATCH = 1000
+
+/**
+ * Merge per-shard sorted key iterators into one sorted stream (UTF-8 byte order, as LevelDB sorts).
+ * Keys are pulled in batches (nextv): one storage round-trip per shard for a small range, where
+ * next() costs two (the key, then the end) — a scan touches every shard, so this is per lookup.
+ */
 async function* mergeShards<T>(
-  its: Array<AsyncIterable<string> & { close(): Promise<void> }>,
+  its: Array<{ nextv(size: number): Promise<string[]>; close(): Promise<void> }>,
   reverse: boolean,
   limit: number,
   map: (k: string) => T,
 ): AsyncGenerator<T> {
-  const iters = its.map((it) => (it as unknown as { next(): Promise<string | undefined> }))
-  const heads: Array<string | undefined> = await Promise.all(iters.map((it) => it.next()))
+  const bufs: string[][] = its.map(() => [])
+  const pos: number[] = its.map(() => 0)
+  const ended: boolean[] = its.map(() => false)
+  // Refill shard i's buffer when it is used up; an empty batch marks the end of that shard.
+  const fill = async (i: number, size: number): Promise<void> => {
+    const got = await its[i]!.nextv(Math.max(1, Math.min(size, limit)))
+    bufs[i] = got
+    pos[i] = 0
+    if (got.length === 0) ended[i] = true
+  }
   let n = 0
   try {
+    if (limit > 0) await Promise.all(its.map((_, i) => fill(i, SCAN_FIRST_BATCH)))
     while (n < limit) {
       let best = -1
-      for (let i = 0; i < heads.length; i++) {
-        const h = heads[i]
-        if (h === undefined) continue
-        if (best === -1) best = i
-        else {
-          const c = cmpUtf8(h, heads[best]!)
-          if (reverse ? c > 0 : c < 0) best = i
+      let bestKey = ''
+      for (let i = 0; i < its.length; i++) {
+        if (ended[i]) continue
+        const h = bufs[i]![pos[i]!]!
+        if (best === -1) {
+          best = i
+          bestKey = h
+        } else {
+          const c = cmpUtf8(h, bestKey)
+          if (reverse ? c > 0 : c < 0) {
+            best = i
+            bestKey = h
+          }
         }
       }
       if (best === -1) break
-      const k = heads[best]!
-      heads[best] = await iters[best]!.next()
+      if (++pos[best]! >= bufs[best]!.length) await fill(best, SCAN_BATCH)
       n++
-      yield map(k)
+      yield map(bestKey)
     }
   } finally {
     await Promise.allSettled(its.map((it) => it.close()))

@@ -43,6 +43,8 @@ interface SiteShared {
    */
   deps: Map<string, number>
   maxTime: number
+  /** `deps` and `maxTime` as a context token (encoded once per change, not per session). */
+  token?: string
 }
 const shared = new WeakMap<Site, SiteShared>()
 function sharedOf(site: Site): SiteShared {
@@ -134,18 +136,29 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
   // continues the causal past of the writes completed so far (see SiteShared.deps).
   const writeSession = (): Session => {
     if (history.deps.size === 0 && history.maxTime === 0) return site.session()
-    const ctx = new CausalContext()
-    for (const [s, q] of history.deps) ctx.addDep(s, q)
-    ctx.maxTime = history.maxTime
+    if (history.token === undefined) {
+      const ctx = new CausalContext()
+      for (const [s, q] of history.deps) ctx.addDep(s, q)
+      ctx.maxTime = history.maxTime
+      history.token = ctx.encode()
+    }
     // A completed write can precede an earlier one of its stream that is still being applied (a
     // multi-shard write): the dependency then waits for that one, which is already on its way.
-    return site.session({ context: ctx.encode(), waitMs: lockTimeoutMs })
+    return site.session({ context: history.token, waitMs: lockTimeoutMs })
   }
   /** After a session's write completed: later write sessions depend on it. */
   const wrote = (s: Session): void => {
     const ctx = CausalContext.decode(s.context())
-    for (const [st, q] of ctx.deps) if ((history.deps.get(st) ?? 0) < q) history.deps.set(st, q)
-    if (ctx.maxTime > history.maxTime) history.maxTime = ctx.maxTime
+    for (const [st, q] of ctx.deps) {
+      if ((history.deps.get(st) ?? 0) < q) {
+        history.deps.set(st, q)
+        history.token = undefined
+      }
+    }
+    if (ctx.maxTime > history.maxTime) {
+      history.maxTime = ctx.maxTime
+      history.token = undefined
+    }
   }
   let closed = false
   const check = (): void => {

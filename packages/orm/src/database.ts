@@ -245,7 +245,9 @@ class RepositoryImpl<M extends AnyModel> implements Repository<M> {
     const node = buildSelect(this.info, query as FindInput)
     const withs = this.checkWith(query.with)
     const rows = this.toRows((await this.run(node)) as CanonRow[]) as Record<string, unknown>[]
-    for (const name of withs) await this.loadRelation(name, rows)
+    // The relations' lookups are independent: run them together, attach them in the requested order.
+    const loaded = await Promise.all(withs.map((name) => this.loadRelation(name, rows)))
+    loaded.forEach((attach) => attach())
     return rows as WithRelations<M, W>[]
   }
   private checkWith(w: readonly string[] | undefined): string[] {
@@ -258,8 +260,8 @@ class RepositoryImpl<M extends AnyModel> implements Repository<M> {
     }
     return [...new Set(w)]
   }
-  /** One batched `in` lookup on the related model's indexed foreign key. */
-  private async loadRelation(name: string, rows: Record<string, unknown>[]): Promise<void> {
+  /** One batched `in` lookup on the related model's indexed foreign key; resolves to the step that attaches the results. */
+  private async loadRelation(name: string, rows: Record<string, unknown>[]): Promise<() => void> {
     const rel = this.info.relations[name]!
     const target = rel.model()
     const keys = [...new Set(rows.map((r) => r[rel.localKey]).filter((v) => v !== null && v !== undefined))]
@@ -273,9 +275,11 @@ class RepositoryImpl<M extends AnyModel> implements Repository<M> {
       if (!g) groups.set(k, (g = []))
       g.push(r)
     }
-    for (const row of rows) {
-      const g = groups.get(keyOf(row[rel.localKey])) ?? []
-      row[name] = rel.kind === 'many' ? g : (g[0] ?? null)
+    return () => {
+      for (const row of rows) {
+        const g = groups.get(keyOf(row[rel.localKey])) ?? []
+        row[name] = rel.kind === 'many' ? g : (g[0] ?? null)
+      }
     }
   }
   private toRelated(info: ModelInfo, rows: CanonRow[]): Record<string, unknown>[] {
