@@ -100,7 +100,7 @@ export class ComputeDb {
   async instanceCreate(values: InstanceCreate): Promise<InstanceFull> {
     const uuid = values.uuid ?? this.newUuid()
     const now = this.now()
-    await this.db.transaction(async (tx) => {
+    return this.db.transaction(async (tx) => {
       await tx.repository(Instance).insert({
         uuid,
         project_id: values.project_id,
@@ -122,8 +122,11 @@ export class ComputeDb {
       const smd = Object.entries(values.system_metadata ?? {}).map(([key, value]) => ({ instance_uuid: uuid, key, value }))
       if (smd.length) await tx.repository(InstanceSystemMetadata).insertMany(smd)
       await tx.repository(InstanceInfoCache).insert({ instance_uuid: uuid, network_info: (values.network_info ?? null) as never, updated_at: now })
+      // Read back inside the transaction: the result is exactly what it created, served from its own writes.
+      const row = await tx.repository(Instance).findOne({ uuid }, { with: [...ALL_JOINS] })
+      if (!row) throw new CausewayError('NOT_FOUND', `instance ${uuid} not found`, { details: { uuid } })
+      return shape(row as unknown as Record<string, unknown>)
     })
-    return this.instanceGetByUuid(uuid)
   }
 
   /** Nova's instance_get_by_uuid with joins; NOT_FOUND when there is no such (live) instance. */
@@ -182,20 +185,24 @@ export class ComputeDb {
     values: Partial<Omit<InstanceRow, 'uuid' | 'created_at' | 'deleted'>>,
     expected: { taskState?: Array<string | null> | string | null; vmState?: string[] | string } = {},
   ): Promise<InstanceRow> {
-    const repo = this.db.repository(Instance)
     const expect: Where<typeof Instance> = {}
     if (expected.taskState !== undefined) expect.task_state = Array.isArray(expected.taskState) ? { in: expected.taskState } : expected.taskState
     if (expected.vmState !== undefined) expect.vm_state = Array.isArray(expected.vmState) ? { in: expected.vmState } : expected.vmState
     const cas = expected.taskState !== undefined || expected.vmState !== undefined
-    const n = await repo.update({ uuid }, { ...values, updated_at: this.now() }, cas ? { expect } : {})
-    const row = await repo.findOne({ uuid })
-    if (!row) throw new CausewayError('NOT_FOUND', `instance ${uuid} not found`, { details: { uuid } })
-    if (n === 0) {
-      throw new CausewayError('CONFLICT', `instance ${uuid}: unexpected task/vm state`, {
-        details: { uuid, expected, actual: { taskState: row.task_state, vmState: row.vm_state } },
-      })
-    }
-    return row
+    // One transaction: the row returned is the one this update wrote (not a later writer's), read
+    // from the transaction's own writes.
+    return this.db.transaction(async (tx) => {
+      const repo = tx.repository(Instance)
+      const n = await repo.update({ uuid }, { ...values, updated_at: this.now() }, cas ? { expect } : {})
+      const row = await repo.findOne({ uuid })
+      if (!row) throw new CausewayError('NOT_FOUND', `instance ${uuid} not found`, { details: { uuid } })
+      if (n === 0) {
+        throw new CausewayError('CONFLICT', `instance ${uuid}: unexpected task/vm state`, {
+          details: { uuid, expected, actual: { taskState: row.task_state, vmState: row.vm_state } },
+        })
+      }
+      return row
+    })
   }
 
   /** The boot of a scheduled instance: CAS through Nova's task states to ACTIVE. */
