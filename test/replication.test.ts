@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { CausewayError, openSite, type NetworkAdapter, type Value } from 'causeway'
+import { CausewayError, encodeEntry, encodeFrame, openSite, PROTOCOL_VERSION, type NetworkAdapter, type Value } from 'causeway'
 import { createSimNetwork } from '@causeway/sim'
 import { cluster, eventually } from './helpers.js'
 
@@ -342,5 +342,25 @@ describe('catch-up larger than one apply round', () => {
     expect(c.sites.b!.status().pendingIn).toBe(0)
     const m = await c.sites.b!.session().getMany(Array.from({ length: 6000 }, (_, i) => `k/${i}`))
     expect(m.size).toBe(6000)
+  })
+})
+
+describe('hostile values from a peer', () => {
+  it('drops a well-formed write whose value is not a Value; nothing becomes readable', async () => {
+    const { sites, net } = await mk(['a', 'b'])
+    await net.settle()
+    const rogue = net.adapter('rogue')
+    await rogue.start('rogue', { peerUp() {}, peerDown() {}, frame() {}, drain() {}, inspect: () => ({ received: {}, applied: {}, idle: true }) })
+    await eventually(() => rogue.connected('b'), 2000, 'rogue connected')
+    const evilValue = Uint8Array.from([0xd4, 0x73, 0x00]) // msgpackr's Set extension
+    const entry = encodeEntry({ stream: 'rogue/0', seq: 1, time: 1, site: 'rogue', deps: [], ops: [{ key: 'evil', value: evilValue, supersedes: [] }] })
+    rogue.send('b', encodeFrame({ t: 'hello', v: PROTOCOL_VERSION, site: 'rogue', accepts: true, sends: true, rv: [], ups: [] }))
+    rogue.send('b', encodeFrame({ t: 'writes', e: [entry] }))
+    await new Promise((r) => setTimeout(r, 50))
+    expect(await sites.b!.session().get('evil')).toBeUndefined()
+    expect(sites.b!.status().pendingIn).toBe(0)
+    await sites.a!.session().put('fine', 1)
+    await eventually(async () => (await sites.b!.session().get('fine'))?.value === 1, 5000, 'b still replicating')
+    await rogue.stop()
   })
 })

@@ -1,4 +1,4 @@
-import { assertValue, decodeValue } from './codec.js'
+import { assertValue, decodeStored } from './codec.js'
 import { CausewayError } from './errors.js'
 import type { ConflictMode, ConflictOption, Entry, MergeFunction, Value, Version } from './types.js'
 import { compareVersions } from './types.js'
@@ -90,10 +90,10 @@ export function viewOf(key: string, state: KeyState, mode: ConflictMode): Entry 
   const live = state.filter((s) => s.value !== undefined)
   if (live.length === 0) return undefined
   const winner = live[0]!
-  if (mode === 'lww') return { key, value: decodeValue(winner.value!), version: versionOf(winner) }
+  if (mode === 'lww') return { key, value: decodeStored(winner.value!), version: versionOf(winner) }
   if (mode === 'return-all') {
-    const e: Entry = { key, value: decodeValue(winner.value!), version: versionOf(winner) }
-    if (live.length > 1) e.siblings = live.map((s) => ({ value: decodeValue(s.value!), version: versionOf(s) }))
+    const e: Entry = { key, value: decodeStored(winner.value!), version: versionOf(winner) }
+    if (live.length > 1) e.siblings = live.map((s) => ({ value: decodeStored(s.value!), version: versionOf(s) }))
     return e
   }
   return { key, value: mergeValues(live, mode), version: versionOf(winner) }
@@ -101,11 +101,11 @@ export function viewOf(key: string, state: KeyState, mode: ConflictMode): Entry 
 
 function mergeValues(live: Sibling[], merge: MergeFunction): Value {
   // Fold oldest to newest; the laws make the order irrelevant, a fixed order makes bugs reproducible.
-  let acc = decodeValue(live[live.length - 1]!.value!)
+  let acc = decodeStored(live[live.length - 1]!.value!)
   for (let i = live.length - 2; i >= 0; i--) {
     let out: Value
     try {
-      out = merge(acc, decodeValue(live[i]!.value!))
+      out = merge(acc, decodeStored(live[i]!.value!))
       assertValue(out)
     } catch (e) {
       throw new CausewayError('MERGE_FAILED', 'the merge function threw or returned a non-Value', { cause: e })
