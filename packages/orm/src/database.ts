@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { CausewayError, type Site } from '@causeway/core'
+import { CausewayError, systemClock, type Site } from '@causeway/core'
 import type { Backend, Executor } from './backend.js'
 import {
   buildCount,
@@ -103,7 +103,6 @@ export type OpenDatabaseOptions =
   | (CommonOptions & { backend: 'sqlite'; file?: string; siteId?: string })
   | (CommonOptions & { backend: 'causeway'; site: Site; lockTimeoutMs?: number })
 
-const systemClock: Clock = { nowMs: () => Date.now() }
 
 /** Databases whose transaction callback is running in the current async context. */
 const inTransaction = new AsyncLocalStorage<ReadonlySet<object>>()
