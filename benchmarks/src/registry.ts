@@ -5,6 +5,7 @@ import { replicationSim } from './benches/replication-sim.js'
 import { replicationLibp2p } from './benches/replication-libp2p.js'
 import { controlPlane } from './benches/control-plane.js'
 import { peers } from './benches/peers.js'
+import { ormService } from './benches/orm-service.js'
 
 /** Every benchmark, in run order. */
-export const benchmarks: Benchmark[] = [kvMicro, availability, replicationSim, replicationLibp2p, controlPlane, peers]
+export const benchmarks: Benchmark[] = [kvMicro, availability, replicationSim, replicationLibp2p, ormService, controlPlane, peers]
