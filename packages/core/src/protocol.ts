@@ -32,21 +32,16 @@ const SITE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 export function encodeFrame(f: Frame): Uint8Array {
   switch (f.t) {
     case 'hello':
-      return copy(encode([0, f.v, f.site, f.accepts, f.sends, f.rv, f.ups]))
+      return encode([0, f.v, f.site, f.accepts, f.sends, f.rv, f.ups])
     case 'writes':
-      return copy(encode([1, f.e]))
+      return encode([1, f.e])
     case 'ack':
-      return copy(encode([2, f.rv]))
+      return encode([2, f.rv])
     case 'nack':
-      return copy(encode([3, f.stream, f.have]))
+      return encode([3, f.stream, f.have])
     case 'beat':
-      return copy(encode([4, f.rv, f.ups, f.reports.map((r) => [r.site, r.epoch, r.av])]))
+      return encode([4, f.rv, f.ups, f.reports.map((r) => [r.site, r.epoch, r.av])])
   }
-}
-
-/** encode() already returns a fresh buffer the caller owns. */
-function copy(b: Uint8Array): Uint8Array {
-  return b
 }
 
 function vector(x: unknown): Vector {

@@ -95,8 +95,6 @@ export class Shard {
   private loadsInFlight = 0
   private pins = 0
   closed = false
-  /** Resolved whenever the queue drains (for close and idle checks). */
-  private drainWaiters: Array<() => void> = []
 
   constructor(
     readonly index: number,
@@ -107,9 +105,6 @@ export class Shard {
 
   get busy(): boolean {
     return this.flushing || this.queue.length > 0 || this.deferred.length > 0
-  }
-  get queued(): number {
-    return this.queue.length
   }
 
   enqueue(item: ShardItem): void {
@@ -123,11 +118,6 @@ export class Shard {
   /** Back-pressure for new local writes: wait while the queue is at its bound. */
   async admit(): Promise<void> {
     while (this.queue.length >= MAX_QUEUED_ITEMS) await new Promise<void>((r) => this.spaceWaiters.push(r))
-  }
-
-  whenDrained(): Promise<void> {
-    if (!this.busy) return Promise.resolve()
-    return new Promise((r) => this.drainWaiters.push(r))
   }
 
   pin(): void {
@@ -195,9 +185,6 @@ export class Shard {
     this.evict()
   }
 
-  get hasDeferred(): boolean {
-    return this.deferred.length > 0
-  }
 
   /** The state writes build on: staged (written, not yet visible) before committed. */
   private baseState(key: string): KeyState {
@@ -218,9 +205,6 @@ export class Shard {
       }
     } finally {
       this.flushing = false
-      const w = this.drainWaiters
-      this.drainWaiters = []
-      for (const r of w) r()
     }
   }
 

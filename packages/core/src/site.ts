@@ -10,7 +10,7 @@ import { decodeEntry, encodeEntry, MAX_OPS_PER_WRITE, type WriteEntry, type Writ
 import { CausewayError, invariant } from './errors.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Report, type Vector } from './protocol.js'
-import { indexKey, K, logKey, logPrefix, Shard, type ShardHost } from './shard.js'
+import { K, logKey, logPrefix, Shard, type ShardHost } from './shard.js'
 import type { Clock, ConflictMode, Entry, PeerState, SiteStatus, Value, Version } from './types.js'
 
 const SITE_ID_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
@@ -381,10 +381,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
         const n = decodeUntrusted(v)
         invariant(typeof n === 'number', `corrupt meta record ${k}`)
         if (k === 'm!clock') clockFloor = Math.max(clockFloor, n)
-        else if (k.startsWith('m!rv!')) {
-          const s = this.stream(k.slice(5))
-          s.rv = Math.max(s.rv, n)
-        } else if (k.startsWith('m!gc!')) {
+        else if (k.startsWith('m!gc!')) {
           const s = this.stream(k.slice(5))
           s.gc = Math.max(s.gc, n)
         } else if (k.startsWith('m!ap!')) ap[sh.index]!.set(k.slice(5), n)
@@ -776,12 +773,12 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     return { received, applied, idle: this.isIdle() }
   }
 
+  /** Local work done, nothing being logged, and nothing left to send. */
   private isIdle(): boolean {
-    if (this.applying || this.localReady.length > 0) return false
-    for (const sh of this.shards) if (sh.busy) return false
-    for (const s of this.streams.values()) if (s.accepted > s.rv || (s.origin !== this.id && s.next <= s.rv)) return false
+    if (!this.isLocalIdle()) return false
+    for (const s of this.streams.values()) if (s.accepted > s.rv) return false
     for (const p of this.peers.values()) {
-      if (p.inboundDepth > 0 || p.pumping) return false
+      if (p.pumping) return false
       if (p.up && p.helloIn && !p.blocked && this.hasSendable(p)) return false
     }
     return true
@@ -1482,4 +1479,3 @@ class SessionImpl implements Session {
   }
 }
 
-export { indexKey }
