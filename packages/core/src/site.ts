@@ -1238,15 +1238,28 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
           Infinity,
           (k) => k.slice(K.length),
         )
-        for await (const key of it) {
-          if (n >= limit) break
-          // Only keys with a live value at this site, judged on the committed state.
-          const st = (await self.readStates([key])).get(key)!
-          if (st.some((s) => s.value !== undefined)) {
-            n++
-            yield key
+        // Only keys with a live value at this site, judged on the committed state, a chunk at a time
+        // (one storage round trip per chunk, not per key).
+        let chunk: string[] = []
+        const live = async function* (): AsyncGenerator<string> {
+          const states = await self.readStates(chunk)
+          for (const key of chunk) {
+            if (n >= limit) return
+            if (states.get(key)!.some((s) => s.value !== undefined)) {
+              n++
+              yield key
+            }
           }
         }
+        for await (const key of it) {
+          chunk.push(key)
+          if (chunk.length >= Math.min(256, limit - n)) {
+            yield* live()
+            chunk = []
+            if (n >= limit) return
+          }
+        }
+        if (chunk.length > 0) yield* live()
       },
     }
   }
