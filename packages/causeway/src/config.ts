@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { CausewayError } from '@causeway/core'
+import { CausewayError, SITE_ID_RE } from '@causeway/core'
 import type { ConflictOption, Durability } from '@causeway/core'
 import { LOG_LEVELS } from './log.js'
 import type { LogLevel } from './log.js'
@@ -34,7 +34,6 @@ export interface NodeConfig {
   logLevel: LogLevel
 }
 
-const SITE_ID_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 const TOP_FIELDS = ['id', 'dir', 'shards', 'durability', 'conflicts', 'maxValueBytes', 'heartbeatMs', 'listen', 'privateKey', 'psk', 'peers', 'http', 'latencyMs', 'logLevel'] as const
 const PEER_FIELDS = ['site', 'addrs', 'peerId', 'send', 'receive'] as const
 const HTTP_FIELDS = ['host', 'port'] as const

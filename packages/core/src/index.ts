@@ -9,3 +9,5 @@ export { assertKey, assertValue, encodeValue, decodeValue, hash32, MAX_KEY_BYTES
 export { applyToState, viewOf, validateConflicts, type KeyState, type Sibling } from './conflict.js'
 export { encodeEntry, decodeEntry, type WriteEntry } from './entry.js'
 export { encodeFrame, decodeFrame, PROTOCOL_VERSION, type Frame } from './protocol.js'
+export { isSiteId, SITE_ID_RE } from './ids.js'
+export * as limits from './limits.js'

@@ -6,6 +6,7 @@ import { encodeEntry, type WriteEntry, type WriteEntryOp } from './entry.js'
 import { CausewayError, invariant } from './errors.js'
 import type { LamportClock } from './clock.js'
 import type { Version } from './types.js'
+import { MAX_ITEMS_PER_BATCH, MAX_QUEUED_ITEMS } from './limits.js'
 
 // Storage layout of one shard (string keys, binary values):
 //   k!<key>               key state (siblings)
@@ -80,9 +81,6 @@ export interface GcItem {
 }
 export type ShardItem = LocalWriteItem | ApplyItem | LogItem | ReindexItem | GcItem
 
-const MAX_ITEMS_PER_BATCH = 2048
-/** Bound on queued items per shard: callers wait (back-pressure) beyond it. */
-export const MAX_QUEUED_ITEMS = 65_536
 
 type BatchOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
 

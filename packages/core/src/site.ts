@@ -11,23 +11,9 @@ import { CausewayError, invariant } from './errors.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Report, type Vector } from './protocol.js'
 import { K, logKey, logPrefix, Shard, type ShardHost } from './shard.js'
+import { INDEX_NAME_RE, isSiteId, SITE_ID_RE } from './ids.js'
+import { FRAME_BYTES, FRAME_ENTRIES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, MAX_VALUE_BYTES_DEFAULT, RING_BYTES, RING_ENTRIES, ROUND_BYTES, ROUND_ENTRIES, SCAN_BATCH, SCAN_FIRST_BATCH } from './limits.js'
 import type { Clock, ConflictMode, Entry, PeerState, SiteStatus, Value, Version } from './types.js'
-
-const SITE_ID_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
-const INDEX_NAME_RE = /^[a-z0-9_-]{1,64}$/
-const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
-/** Entries kept in memory per stream for live relaying and applying without a log read. */
-const RING_ENTRIES = 4096
-const RING_BYTES = 8 * 1024 * 1024
-/** Bounds of one writes frame and of one apply round. */
-const FRAME_ENTRIES = 1024
-const FRAME_BYTES = 1024 * 1024
-const ROUND_ENTRIES = 2048
-const ROUND_BYTES = 32 * 1024 * 1024
-/** Frames from one peer waiting to be processed; beyond this they are dropped and nacked. */
-const MAX_INBOUND_FRAMES = 256
-/** Limit on the encoded size of one write entry (so it always fits one frame of any transport). */
-const MAX_ENTRY_BYTES = 3 * 1024 * 1024
 
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
@@ -126,13 +112,13 @@ function validateOptions(o: unknown): ValidOptions {
   }
   if (typeof o !== 'object' || o === null) return bad('openSite needs an options object')
   const x = o as OpenSiteOptions
-  if (typeof x.id !== 'string' || !SITE_ID_RE.test(x.id)) bad(`site id must match ${SITE_ID_RE}, got ${JSON.stringify(x.id)}`)
+  if (!isSiteId(x.id)) bad(`site id must match ${SITE_ID_RE}, got ${JSON.stringify(x.id)}`)
   if (x.dir !== undefined && (typeof x.dir !== 'string' || x.dir.length === 0)) bad('dir must be a non-empty string')
   const shards = x.shards ?? 4
   if (!Number.isInteger(shards) || shards < 1 || shards > 64) bad(`shards must be an integer in 1..64, got ${String(x.shards)}`)
   const durability = x.durability ?? 'fsync'
   if (durability !== 'fsync' && durability !== 'relaxed') bad(`durability must be 'fsync' or 'relaxed'`)
-  const maxValueBytes = x.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
+  const maxValueBytes = x.maxValueBytes ?? MAX_VALUE_BYTES_DEFAULT
   if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1 || maxValueBytes > 64 * 1024 * 1024) bad('maxValueBytes must be an integer in 1..64 MiB')
   const net = x.network
   if (net !== undefined && (typeof net !== 'object' || net === null || typeof net.start !== 'function' || typeof net.send !== 'function' || typeof net.peers !== 'function')) {
@@ -1282,11 +1268,6 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   }
 }
 
-
-/** Keys per shard fetched by the first storage call of a scan (most index lookups match a few keys). */
-const SCAN_FIRST_BATCH = 64
-/** Keys per shard fetched by each later storage call. */
-const SCAN_BATCH = 1000
 
 /**
  * Merge per-shard sorted key iterators into one sorted stream (UTF-8 byte order, as LevelDB sorts).

@@ -6,14 +6,14 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { preSharedKey } from '@libp2p/pnet'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { CausewayError } from '@causeway/core'
+import { CausewayError, isSiteId } from '@causeway/core'
 import type { Logger, NetworkAdapter, NetworkHandler, PeerConfig } from '@causeway/core'
 import type { Connection, ConnectionGater, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { encodeFrame, FrameDecoder } from './frame.js'
 import type { Chunk } from './frame.js'
 import { loadOrCreatePrivateKey, readSwarmKeyFile } from './keys.js'
-import { peerIdOfMultiaddr, resolveOptions, SITE_ID_RE } from './options.js'
+import { peerIdOfMultiaddr, resolveOptions } from './options.js'
 import type { Libp2pNetworkOptions, ResolvedOptions, ResolvedPeer } from './options.js'
 
 /** The one protocol Causeway speaks; a breaking change of framing or hello bumps the version. */
@@ -191,7 +191,7 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
   async start(siteId: string, handler: NetworkHandler): Promise<void> {
     if (this.stopped) throw new CausewayError('CLOSED', 'libp2p network is stopped')
     if (this.handler !== undefined) throw new CausewayError('INVALID_OPTIONS', 'libp2p network already started (one adapter per site)')
-    if (typeof siteId !== 'string' || !SITE_ID_RE.test(siteId)) throw new CausewayError('INVALID_OPTIONS', `invalid site id ${JSON.stringify(siteId)}`)
+    if (!isSiteId(siteId)) throw new CausewayError('INVALID_OPTIONS', `invalid site id ${JSON.stringify(siteId)}`)
     if (this.bySite.has(siteId)) throw new CausewayError('INVALID_OPTIONS', `site "${siteId}" lists itself as a peer`)
     if (this.byPeerId.has(this.peerId)) throw new CausewayError('INVALID_OPTIONS', `site "${siteId}" lists its own PeerId ${this.peerId} as a peer`)
     this.siteId = siteId

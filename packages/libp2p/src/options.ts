@@ -1,6 +1,6 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { CausewayError } from '@causeway/core'
+import { CausewayError, isSiteId, SITE_ID_RE } from '@causeway/core'
 import type { Logger } from '@causeway/core'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_MAX_FRAME_BYTES } from './frame.js'
@@ -65,7 +65,6 @@ export interface ResolvedOptions {
   logger: Logger
 }
 
-export const SITE_ID_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 
 const KNOWN_OPTIONS = new Set(['listen', 'privateKey', 'peers', 'psk', 'latencyMs', 'maxFrameBytes', 'highWaterBytes', 'dialIntervalMs', 'maxDialIntervalMs', 'helloTimeoutMs', 'logger'])
 const KNOWN_PEER_OPTIONS = new Set(['site', 'addrs', 'peerId', 'send', 'receive'])
@@ -118,7 +117,7 @@ export function resolveOptions(options: Libp2pNetworkOptions): ResolvedOptions {
     const where = `peers[${i}]`
     if (typeof p !== 'object' || p === null) throw bad(`${where} must be an object`)
     for (const k of Object.keys(p)) if (!KNOWN_PEER_OPTIONS.has(k)) throw bad(`unknown option "${where}.${k}"`)
-    if (typeof p.site !== 'string' || !SITE_ID_RE.test(p.site)) throw bad(`${where}.site must match ${SITE_ID_RE}, got ${JSON.stringify(p.site)}`)
+    if (!isSiteId(p.site)) throw bad(`${where}.site must match ${SITE_ID_RE}, got ${JSON.stringify(p.site)}`)
     if (sites.has(p.site)) throw bad(`${where}.site "${p.site}" is listed twice`)
     sites.add(p.site)
     const addrStrings = p.addrs ?? []

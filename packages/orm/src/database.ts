@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { CausewayError, systemClock, type Site } from '@causeway/core'
+import { CausewayError, isSiteId, systemClock, type Site } from '@causeway/core'
 import type { Backend, Executor } from './backend.js'
 import {
   buildCount,
@@ -215,7 +215,7 @@ class RepositoryImpl<M extends AnyModel> implements Repository<M> {
   }
   private home(options: InsertOptions | undefined): string | null {
     if (options?.home === undefined) return null
-    if (typeof options.home !== 'string' || !/^[a-z0-9][a-z0-9_-]{0,62}$/.test(options.home)) {
+    if (!isSiteId(options.home)) {
       throw new CausewayError('INVALID_ARGUMENT', `bad home site id ${String(options.home)}`)
     }
     return options.home

@@ -11,7 +11,7 @@
  * - Delivery time = max(previous delivery time on the direction, now + latency + U[0, jitter)).
  * - send/receive flags are engine policy: reported by peers(), frames flow both ways regardless.
  */
-import { CausewayError } from '@causeway/core'
+import { CausewayError, isSiteId } from '@causeway/core'
 import type { Clock, NetworkHandler, PeerConfig, SiteProgress } from '@causeway/core'
 import { createRandom, type RandomFn } from './random.js'
 import type {
@@ -24,7 +24,6 @@ import type {
   SimNetworkStats,
 } from './types.js'
 
-const SITE_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/
 const DEFAULT_HIGH_WATER_BYTES = 1024 * 1024
 const DEFAULT_SETTLE_TIMEOUT_MS = 30_000
 const DEFAULT_SETTLE_POLL_MS = 5
@@ -201,7 +200,7 @@ class SimNetworkImpl implements SimNetwork {
 
   adapter(siteId: string, options: SimAdapterOptions = {}): SimAdapter {
     this.assertOpen()
-    if (typeof siteId !== 'string' || !SITE_ID.test(siteId)) throw invalidOptions(`invalid site id ${JSON.stringify(siteId)}`)
+    if (!isSiteId(siteId)) throw invalidOptions(`invalid site id ${JSON.stringify(siteId)}`)
     if (options === null || typeof options !== 'object') throw invalidOptions('adapter options must be an object')
     let allow: Map<string, PeerConfig> | undefined
     if (options.peers !== undefined) {
@@ -209,7 +208,7 @@ class SimNetworkImpl implements SimNetwork {
       allow = new Map()
       for (const p of options.peers) {
         if (p === null || typeof p !== 'object') throw invalidOptions('a peer entry must be an object')
-        if (typeof p.site !== 'string' || !SITE_ID.test(p.site)) throw invalidOptions(`invalid peer site id ${JSON.stringify(p.site)}`)
+        if (!isSiteId(p.site)) throw invalidOptions(`invalid peer site id ${JSON.stringify(p.site)}`)
         if (p.site === siteId) throw invalidOptions(`site ${siteId} lists itself as a peer`)
         if (allow.has(p.site)) throw invalidOptions(`peer ${p.site} listed twice`)
         if (p.send !== undefined && typeof p.send !== 'boolean') throw invalidOptions('peer.send must be a boolean')

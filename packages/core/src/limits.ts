@@ -1,0 +1,87 @@
+/**
+ * Every limit and tunable constant of the engine, in one place, each named with its unit.
+ * The decoders' own bounds (codec.ts, entry.ts, protocol.ts, context.ts) are re-exported here so
+ * that this module is the one place to look; they are defined next to the code that enforces them.
+ */
+export { MAX_KEY_BYTES, MAX_VALUE_DEPTH } from './codec.js'
+export { MAX_OPS_PER_WRITE, MAX_DEPS } from './entry.js'
+export { MAX_FRAME_ENTRIES } from './protocol.js'
+export { MAX_OBSERVED_KEYS } from './context.js'
+
+const KiB = 1024
+const MiB = 1024 * 1024
+
+// ---------------------------------------------------------------- openSite defaults and bounds
+
+/** Default and ceiling of `maxValueBytes`. */
+export const MAX_VALUE_BYTES_DEFAULT = 1 * MiB
+export const MAX_VALUE_BYTES_CEILING = 64 * MiB
+export const SHARDS_DEFAULT = 4
+export const SHARDS_MAX = 64
+/** Cached key states per shard. */
+export const CACHE_ENTRIES_DEFAULT = 100_000
+export const CACHE_ENTRIES_MIN = 16
+export const HEARTBEAT_MS_DEFAULT = 1000
+export const HEARTBEAT_MS_MIN = 10
+
+// ---------------------------------------------------------------- entries and frames
+
+/** Limit on the encoded size of one write entry (so it always fits one frame of any transport). */
+export const MAX_ENTRY_BYTES = 3 * MiB
+/** Room kept for an entry's/frame's envelope around the values it carries. */
+export const FRAME_OVERHEAD_BYTES = 64 * KiB
+/** Bounds of one writes frame. */
+export const FRAME_ENTRIES = 1024
+export const FRAME_BYTES = 1 * MiB
+/** Frames from one peer waiting to be processed; beyond this they are dropped and nacked. */
+export const MAX_INBOUND_FRAMES = 256
+
+// ---------------------------------------------------------------- streams and applying
+
+/** Entries kept in memory per stream for live relaying and applying without a log read. */
+export const RING_ENTRIES = 4096
+export const RING_BYTES = 8 * MiB
+/** Bounds of one apply round. */
+export const ROUND_ENTRIES = 2048
+export const ROUND_BYTES = 32 * MiB
+/** Smallest per-stream share of a round's budget (entries, bytes). */
+export const ROUND_SHARE_ENTRIES_MIN = 64
+export const ROUND_SHARE_BYTES_MIN = 1 * MiB
+
+// ---------------------------------------------------------------- shards
+
+/** Items committed by one storage batch of a shard. */
+export const MAX_ITEMS_PER_BATCH = 2048
+/** Bound on queued items per shard: callers wait (back-pressure) beyond it. */
+export const MAX_QUEUED_ITEMS = 65_536
+
+// ---------------------------------------------------------------- scans and indexes
+
+/** Keys per shard fetched by the first storage call of a scan (most index lookups match a few keys). */
+export const SCAN_FIRST_BATCH = 64
+/** Keys per shard fetched by each later storage call. */
+export const SCAN_BATCH = 1000
+/** Keys whose liveness scanKeys checks with one storage round trip. */
+export const SCAN_LIVE_CHUNK = 256
+/** Keys re-indexed per shard batch when an index is (re)built. */
+export const REINDEX_BATCH_KEYS = 512
+
+// ---------------------------------------------------------------- stability and trimming
+
+/** Logs are trimmed every this many heartbeats, tombstones collected every this many. */
+export const TRIM_EVERY_BEATS = 5
+export const COLLECT_EVERY_BEATS = 10
+/** A stream's log is trimmed only once at least this many entries can go. */
+export const TRIM_MIN_ENTRIES = 1024
+/** Tombstone-marked keys examined per shard per collection pass. */
+export const COLLECT_KEYS_PER_PASS = 4096
+
+// ---------------------------------------------------------------- waits
+
+export const IDLE_TIMEOUT_MS_DEFAULT = 30_000
+/** How long opening waits for recovered writes to apply. */
+export const RECOVER_IDLE_TIMEOUT_MS = 60_000
+/** How long close() lets queued writes finish. */
+export const CLOSE_DRAIN_MS = 10_000
+/** Polling step of idle() and close(). */
+export const POLL_MS = 2
