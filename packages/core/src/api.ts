@@ -5,8 +5,26 @@ import type { Clock, ConflictMode, ConflictOption, Durability, Entry, SiteStatus
 /** A LevelDB-like database holding one shard: string keys, binary values. */
 export type ShardDb = AbstractLevel<string | Uint8Array, string, Uint8Array>
 
-/** Opens the database of shard `index`; `dir` is the site's directory (undefined: in memory). */
-export type StorageFactory = (index: number, dir: string | undefined) => ShardDb
+/**
+ * What a storage backend offers (abstract-level's `supports` manifest is the model); it decides
+ * what the site checks when it opens.
+ */
+export interface StorageSupports {
+  /** Data survives close and reopen (then the site guards its id and shard count). */
+  persistent: boolean
+  /** A second opener of the same data fails with LOCKED. */
+  locking: boolean
+}
+
+/**
+ * Opens the database of shard `index`; `dir` is the site's directory (undefined: in memory).
+ * Optional `supports` refines the manifest; by default it is read from the db's own `db.supports`
+ * (`permanence`), and a persistent custom storage keeps the site guard in the db itself.
+ */
+export interface StorageFactory {
+  (index: number, dir: string | undefined): ShardDb
+  supports?: Partial<StorageSupports>
+}
 
 export interface OpenSiteOptions {
   id: string

@@ -8,21 +8,28 @@ import type { LamportClock } from './clock.js'
 import type { Version } from './types.js'
 import { MAX_ITEMS_PER_BATCH, MAX_QUEUED_ITEMS } from './limits.js'
 
-// Storage layout of one shard (string keys, binary values):
-//   k!<key>               key state (siblings)
-//   l!<stream>!<seq16>    replication log entry (encoded WriteEntry, exact origin bytes)
-//   (a stream's received prefix is the seq of its last log entry: entries are logged gaplessly)
-//   m!ap!<stream>         highest seq of <stream> applied in this shard by a separate apply batch
-//   m!gc!<stream>         log entries up to here were trimmed (every configured peer has them)
-//   m!clock               Lamport high-water mark, written when logs are trimmed (log entries carry the rest)
-//   i!<index>!<term>\0<key>   secondary index entry
-//   g!<key>               the key holds a tombstone (candidates for causal-stability collection)
-export const K = 'k!'
-/** Marker: the key's state holds at least one tombstone. */
-export const G = 'g!'
-export const seqKey = (seq: number): string => String(seq).padStart(16, '0')
-export const logKey = (stream: StreamId, seq: number): string => `l!${stream}!${seqKey(seq)}`
-export const logPrefix = (stream: StreamId): string => `l!${stream}!`
+import { AP, appliedKey, CLOCK_KEY, GC, indexKey, indexRange, indexScanRange, keyOfState, keyOfTomb, L, LOG_RANGE_END, logKey, logPrefix, META_RANGE, parseIndexKey, seqOfLogKey, stateKey, stateRange, streamOfLogKey, TOMB_RANGE, tombKey, trimmedKey } from './layout.js'
+import type { ScanOptions } from './api.js'
+
+// The shard is the only owner of its database and of the key layout (layout.ts): the site asks it
+// for log ranges, recovery scans, trims, index clears and scans.
+export { parseIndexKey }
+
+/** A batched key iterator (what scans merge across shards). */
+export interface KeyIterator {
+  nextv(size: number): Promise<string[]>
+  close(): Promise<void>
+}
+
+/** What recovery reads back from a shard's meta records. */
+export interface ShardMeta {
+  /** Lamport high-water mark stored when logs were trimmed. */
+  clock: number
+  /** Per stream: log trimmed up to here. */
+  trimmed: Map<StreamId, number>
+  /** Per stream: highest seq applied in this shard by a separate apply batch. */
+  applied: Map<StreamId, number>
+}
 
 /** What a shard needs from its site (injected, so a shard knows nothing of networks or sessions). */
 export interface ShardHost {
@@ -79,7 +86,18 @@ export interface GcItem {
   resolve: () => void
   reject: (e: unknown) => void
 }
-export type ShardItem = LocalWriteItem | ApplyItem | LogItem | ReindexItem | GcItem
+/** Drop the log entries (after, upTo] of a stream, keeping the clock's high-water mark. */
+export interface TrimItem {
+  kind: 'trim'
+  stream: StreamId
+  after: number
+  upTo: number
+  clock: number
+  resolve: () => void
+  reject: (e: unknown) => void
+}
+type BatchItem = LocalWriteItem | ApplyItem | LogItem | ReindexItem | GcItem
+export type ShardItem = BatchItem | TrimItem
 
 
 type BatchOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
@@ -96,7 +114,7 @@ export class Shard {
 
   constructor(
     readonly index: number,
-    readonly db: ShardDb,
+    private readonly db: ShardDb,
     private readonly host: ShardHost,
     private readonly maxCacheEntries: number,
   ) {}
@@ -133,7 +151,7 @@ export class Shard {
     if (missing.length === 0) return
     this.loadsInFlight++
     try {
-      const vals = await this.db.getMany(missing.map((k) => K + k))
+      const vals = await this.db.getMany(missing.map((k) => stateKey(k)))
       for (let i = 0; i < missing.length; i++) {
         const k = missing[i]!
         // A commit that raced with this read has already installed a newer state: keep it.
@@ -199,7 +217,14 @@ export class Shard {
           this.spaceWaiters = []
           for (const r of w) r()
         }
-        await this.flush(items)
+        const trims: TrimItem[] = []
+        const batch: BatchItem[] = []
+        for (const it of items) {
+          if (it.kind === 'trim') trims.push(it)
+          else batch.push(it)
+        }
+        if (batch.length > 0) await this.flush(batch)
+        for (const t of trims) await this.trim(t)
       }
     } finally {
       this.flushing = false
@@ -209,8 +234,8 @@ export class Shard {
   /** Local puts on keys a multi-shard write has staged wait until it becomes visible (atomicity). */
   private deferred: ShardItem[] = []
 
-  private async flush(all: ShardItem[]): Promise<void> {
-    const items: ShardItem[] = []
+  private async flush(all: BatchItem[]): Promise<void> {
+    const items: BatchItem[] = []
     for (const it of all) {
       if (it.kind === 'local' && !it.logOnly && this.staged.size > 0 && it.ops.some((o) => this.staged.has(o.key))) this.deferred.push(it)
       else items.push(it)
@@ -247,12 +272,12 @@ export class Shard {
         const before = stagedNext.get(key) ?? next.get(key) ?? this.staged.get(key) ?? this.cache.get(key) ?? (freshLocal && mode === 'lww' ? [] : this.peek(key))
         const after = applyToState(before, w, mode)
         if (after !== before) {
-          ops.push({ type: 'put', key: K + key, value: encode(stateToWire(after)).slice() })
+          ops.push({ type: 'put', key: stateKey(key), value: encode(stateToWire(after)).slice() })
           this.indexOps(key, before, after, ops)
           // Mark keys holding tombstones so the collector never scans the whole keyspace.
           const tomb = after.some((x) => x.value === undefined)
-          if (tomb) ops.push({ type: 'put', key: G + key, value: EMPTY })
-          else if (before.some((x) => x.value === undefined)) ops.push({ type: 'del', key: G + key })
+          if (tomb) ops.push({ type: 'put', key: tombKey(key), value: EMPTY })
+          else if (before.some((x) => x.value === undefined)) ops.push({ type: 'del', key: tombKey(key) })
         }
         if (stage) stagedNext.set(key, after)
         else next.set(key, after)
@@ -286,7 +311,7 @@ export class Shard {
             for (const o of it.ops) {
               changed.set(o.key, rmw(o.key, { time: e.time, site: e.site, stream: e.stream, seq: e.seq, value: o.value, supersedes: o.supersedes }, it.stage))
             }
-            ops.push({ type: 'put', key: `m!ap!${e.stream}`, value: encode(e.seq).slice() })
+            ops.push({ type: 'put', key: appliedKey(e.stream), value: encode(e.seq).slice() })
             results.push(() => it.resolve(changed))
             break
           }
@@ -304,10 +329,10 @@ export class Shard {
               const state = stagedNext.get(key) ?? next.get(key) ?? this.baseState(key)
               const kept = state.filter((x) => x.value !== undefined || !it.stable(x.stream, x.seq))
               if (kept.some((x) => x.value === undefined)) continue
-              ops.push({ type: 'del', key: G + key })
+              ops.push({ type: 'del', key: tombKey(key) })
               if (kept.length === state.length) continue
-              if (kept.length === 0) ops.push({ type: 'del', key: K + key })
-              else ops.push({ type: 'put', key: K + key, value: encode(stateToWire(kept)) })
+              if (kept.length === 0) ops.push({ type: 'del', key: stateKey(key) })
+              else ops.push({ type: 'put', key: stateKey(key), value: encode(stateToWire(kept)) })
               next.set(key, kept)
             }
             results.push(() => it.resolve())
@@ -348,6 +373,106 @@ export class Shard {
     }
   }
 
+  // ---------------------------------------------------------------- log, recovery, trims, scans
+
+  /** Log entries [from, to] of a stream, in seq order, at most `limit` (stops at a gap: trimmed). */
+  async *logEntries(stream: StreamId, from: number, to: number, limit = Infinity): AsyncGenerator<{ seq: number; bytes: Uint8Array }> {
+    const range = { gte: logKey(stream, from), lte: logKey(stream, to) }
+    const it = this.db.iterator(Number.isFinite(limit) ? { ...range, limit } : range)
+    try {
+      for await (const [k, v] of it as AsyncIterable<[string, Uint8Array]>) yield { seq: seqOfLogKey(k), bytes: v }
+    } finally {
+      await it.close()
+    }
+  }
+
+  /** The meta records recovery needs (trimmed and applied marks, the clock's high-water mark). */
+  async readMeta(): Promise<ShardMeta> {
+    const out: ShardMeta = { clock: 0, trimmed: new Map(), applied: new Map() }
+    for await (const [k, v] of this.db.iterator(META_RANGE) as AsyncIterable<[string, Uint8Array]>) {
+      const n = decodeUntrusted(v)
+      invariant(typeof n === 'number', `corrupt meta record ${k}`)
+      if (k === CLOCK_KEY) out.clock = Math.max(out.clock, n)
+      else if (k.startsWith(GC)) out.trimmed.set(k.slice(GC.length), Math.max(out.trimmed.get(k.slice(GC.length)) ?? 0, n))
+      else if (k.startsWith(AP)) out.applied.set(k.slice(AP.length), n)
+    }
+    return out
+  }
+
+  /** Every stream logged here with the seq of its last log entry (its received prefix). */
+  async logHeads(): Promise<Array<[StreamId, number]>> {
+    const out: Array<[StreamId, number]> = []
+    let from = L
+    for (;;) {
+      const first = await this.db.keys({ gt: from, lt: LOG_RANGE_END, limit: 1 }).all()
+      if (first.length === 0) break
+      const k = first[0] as string
+      const sid = streamOfLogKey(k)
+      const last = (await this.db.keys({ gte: logPrefix(sid), lt: logPrefix(sid) + '\uffff', reverse: true, limit: 1 }).all())[0] as string
+      out.push([sid, seqOfLogKey(last)])
+      from = logPrefix(sid) + '\uffff'
+    }
+    return out
+  }
+
+  /** Drop trimmed log entries (through the queue, so it never races this shard's batches). */
+  private async trim(t: TrimItem): Promise<void> {
+    try {
+      await this.db.clear({ gt: logKey(t.stream, t.after), lte: logKey(t.stream, t.upTo) })
+      // The trimmed entries carried clock times: keep the high-water mark before dropping them.
+      await this.db.batch([
+        { type: 'put', key: trimmedKey(t.stream), value: encode(t.upTo) },
+        { type: 'put', key: CLOCK_KEY, value: encode(t.clock) },
+      ])
+    } catch (e) {
+      t.reject(e)
+      return
+    }
+    t.resolve()
+  }
+
+  /** Remove every record of an index (before a rebuild). */
+  async clearIndex(name: string): Promise<void> {
+    await this.db.clear(indexRange(name))
+  }
+
+  /** Keys (with or without a live value) starting with `prefix`, in order. */
+  async *keysWithPrefix(prefix: string): AsyncGenerator<string> {
+    for await (const k of this.db.keys(stateRange(prefix)) as AsyncIterable<string>) yield keyOfState(k)
+  }
+
+  /** Batched iterator of the keys starting with `prefix` (after `after`, when given), mapped to keys. */
+  keyIterator(prefix: string, after: string | undefined): KeyIterator {
+    const r = stateRange(prefix)
+    const range: Record<string, string> = { lt: r.lt }
+    if (after !== undefined && after >= prefix) range.gt = stateKey(after)
+    else range.gte = r.gte
+    const it = this.db.keys(range)
+    return { nextv: async (n) => ((await it.nextv(n)) as string[]).map(keyOfState), close: () => it.close() }
+  }
+
+  /** Batched iterator of an index's raw records (parse them with parseIndexKey). */
+  indexIterator(name: string, options: ScanOptions, reverse: boolean, limit: number): KeyIterator {
+    const range = indexScanRange(name, options)
+    // No shard contributes more than `limit` keys, so each shard iterator stops there by itself.
+    const perShard = Number.isFinite(limit) ? { ...range, reverse, limit } : { ...range, reverse }
+    const it = this.db.keys(perShard)
+    return { nextv: async (n) => (await it.nextv(n)) as string[], close: () => it.close() }
+  }
+
+  /** Keys marked as holding a tombstone, at most `limit`. */
+  async tombstoneKeys(limit: number): Promise<string[]> {
+    const keys: string[] = []
+    for await (const k of this.db.keys({ ...TOMB_RANGE, limit }) as AsyncIterable<string>) keys.push(keyOfTomb(k))
+    return keys
+  }
+
+  /** Stop taking work and close the database. */
+  async close(): Promise<void> {
+    this.closed = true
+    await this.db.close()
+  }
+
   private indexOps(key: string, before: KeyState, after: KeyState, ops: BatchOp[]): void {
     const defs = this.host.indexesFor(key)
     if (defs.length === 0) return
@@ -364,10 +489,6 @@ export class Shard {
 }
 
 const EMPTY = new Uint8Array(0)
-
-export function indexKey(name: string, term: string, key: string): string {
-  return `i!${name}!${term}\u0000${key}`
-}
 
 function safeTerms(d: IndexDefinition, key: string, e: Parameters<IndexDefinition['terms']>[1]): string[] {
   const ts = d.terms(key, e)

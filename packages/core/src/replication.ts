@@ -1,0 +1,458 @@
+import type { Logger } from './api.js'
+import type { StreamId } from './context.js'
+import { decodeValue } from './codec.js'
+import { decodeEntry, encodeEntry, type WriteEntry } from './entry.js'
+import { CausewayError } from './errors.js'
+import { FRAME_BYTES, FRAME_ENTRIES, FRAME_OVERHEAD_BYTES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES } from './limits.js'
+import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
+import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Report, type Vector } from './protocol.js'
+import type { RingItem, StreamState, Streams } from './streams.js'
+import type { Clock, PeerState, SiteStatus } from './types.js'
+
+/**
+ * The peer protocol: one link per configured peer (hello, beats, acks, nacks), receiving writes
+ * into the streams' logs, and pumping each peer the log entries it lacks.
+ */
+
+interface PeerLink {
+  id: string
+  up: boolean
+  helloIn: boolean
+  everSeen: boolean
+  lastSeenAt: number
+  theirAccepts: boolean
+  theirSends: boolean
+  neverAccepts: boolean
+  /** What the peer is known to hold, per stream (from hello, beats, acks and what it sent us). */
+  known: Map<StreamId, number>
+  /** Highest seq sent on the current connection, per stream. */
+  cursor: Map<StreamId, number>
+  ups: Set<string>
+  blocked: boolean
+  pumping: boolean
+  repump: boolean
+  inbound: Promise<void>
+  inboundDepth: number
+}
+
+/** What stability and trimming may know of a peer. */
+export interface PeerView {
+  readonly neverAccepts: boolean
+  readonly known: ReadonlyMap<StreamId, number>
+}
+
+/** The stability gossip carried by beats (stability.ts). */
+export interface Gossip {
+  /** Take in the reports a peer's beat carried. */
+  record(reports: Report[]): void
+  /** My report and the newest one of every other site I know, for my next beat. */
+  outgoing(): Report[]
+}
+
+/** What the peer protocol needs from its site. */
+export interface ReplicationHost {
+  readonly siteId: string
+  readonly network: NetworkAdapter | undefined
+  readonly maxValueBytes: number
+  readonly log: Logger
+  readonly wall: Clock
+  /** ttl rules, longest prefix first. */
+  readonly ttlRules: ReadonlyArray<[string, number]>
+  closed(): boolean
+  failed(): boolean
+  fail(e: unknown): void
+  kickApply(): void
+  isLocalIdle(): boolean
+}
+
+export class Replication implements NetworkHandler {
+  private readonly peers = new Map<string, PeerLink>()
+
+  constructor(
+    private readonly host: ReplicationHost,
+    private readonly streams: Streams,
+    private readonly gossip: Gossip,
+  ) {}
+
+  /** What a peer is known to hold (undefined: never heard of). */
+  peerView(site: string): PeerView | undefined {
+    return this.peers.get(site)
+  }
+
+  /** Frames from some peer are still being processed. */
+  inboundBusy(): boolean {
+    for (const p of this.peers.values()) if (p.inboundDepth > 0) return true
+    return false
+  }
+
+  /** Wait for every peer's inbound frames to be processed (closing). */
+  async settleInbound(): Promise<void> {
+    for (const p of this.peers.values()) await p.inbound.catch(() => {})
+  }
+
+  private link(peer: string): PeerLink {
+    let p = this.peers.get(peer)
+    if (!p) {
+      p = {
+        id: peer,
+        up: false,
+        helloIn: false,
+        everSeen: false,
+        lastSeenAt: 0,
+        theirAccepts: false,
+        theirSends: false,
+        neverAccepts: false,
+        known: new Map(),
+        cursor: new Map(),
+        ups: new Set(),
+        blocked: false,
+        pumping: false,
+        repump: false,
+        inbound: Promise.resolve(),
+        inboundDepth: 0,
+      }
+      this.peers.set(peer, p)
+    }
+    return p
+  }
+
+  private peerConfig(peer: string): PeerConfig | undefined {
+    return this.host.network?.peers().find((c) => c.site === peer)
+  }
+
+  private send(p: PeerLink, f: Frame): boolean {
+    return this.host.network!.send(p.id, encodeFrame(f))
+  }
+
+  private rvVector(): Vector {
+    const v: Vector = []
+    for (const s of this.streams.values()) if (s.rv > 0) v.push([s.id, s.rv])
+    return v
+  }
+
+  private upstreams(): string[] {
+    const out: string[] = []
+    for (const p of this.peers.values()) if (p.up && p.helloIn && p.theirSends && this.peerConfig(p.id)?.receive !== false) out.push(p.id)
+    return out
+  }
+
+  peerUp(peer: string): void {
+    if (this.host.closed()) return
+    const cfg = this.peerConfig(peer)
+    if (!cfg) {
+      this.host.log.warn({ peer }, 'connection from a site that is not a configured peer: ignored')
+      return
+    }
+    const p = this.link(peer)
+    p.up = true
+    p.helloIn = false
+    p.blocked = false
+    p.cursor.clear()
+    p.everSeen = true
+    p.lastSeenAt = this.host.wall.nowMs()
+    this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.host.siteId, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.upstreams() })
+    this.broadcastBeat()
+  }
+
+  peerDown(peer: string): void {
+    const p = this.peers.get(peer)
+    if (!p) return
+    p.up = false
+    p.helloIn = false
+    p.blocked = false
+    p.cursor.clear()
+    if (!this.host.closed()) this.broadcastBeat()
+  }
+
+  drain(peer: string): void {
+    const p = this.peers.get(peer)
+    if (!p) return
+    p.blocked = false
+    void this.pump(p)
+  }
+
+  inspect(): SiteProgress {
+    const received: Record<string, number> = {}
+    const applied: Record<string, number> = {}
+    for (const s of this.streams.values()) {
+      if (s.rv > 0) received[s.id] = s.rv
+      if (s.av > 0) applied[s.id] = s.av
+    }
+    return { received, applied, idle: this.isIdle() }
+  }
+
+  /** Local work done, nothing being logged, and nothing left to send. */
+  isIdle(): boolean {
+    if (!this.host.isLocalIdle()) return false
+    for (const s of this.streams.values()) if (s.accepted > s.rv) return false
+    for (const p of this.peers.values()) {
+      if (p.pumping) return false
+      if (p.up && p.helloIn && !p.blocked && this.hasSendable(p)) return false
+    }
+    return true
+  }
+
+  frame(peer: string, bytes: Uint8Array): void {
+    if (this.host.closed() || this.host.failed()) return
+    const cfg = this.peerConfig(peer)
+    if (!cfg) return
+    const p = this.link(peer)
+    p.lastSeenAt = this.host.wall.nowMs()
+    p.everSeen = true
+    let f: Frame
+    try {
+      f = decodeFrame(bytes)
+    } catch (e) {
+      this.host.log.warn({ peer, err: (e as Error).message }, 'dropped an invalid frame')
+      return
+    }
+    switch (f.t) {
+      case 'hello':
+        if (f.v !== PROTOCOL_VERSION || f.site !== peer) {
+          this.host.log.warn({ peer, site: f.site, version: f.v }, 'hello from an unexpected site or protocol version: ignored')
+          return
+        }
+        for (const [sid, q] of f.rv) {
+          if (sid.startsWith(this.host.siteId + '/') && q > (this.streams.get(sid)?.rv ?? 0)) {
+            // The peer holds more of our own writes than we do: our data is older than what we
+            // acknowledged (restored from an old backup?). Writing on would reuse sequence numbers
+            // the peer already has, so its copies would silently win. Stop and say so.
+            this.host.fail(new CausewayError('STORAGE_ERROR', `site ${this.host.siteId} holds stream ${sid} only up to ${this.streams.get(sid)?.rv ?? 0} but peer ${peer} has ${q}: this site's data is older than what it acknowledged; restore it from its peers, not from a backup`))
+            return
+          }
+        }
+        p.helloIn = true
+        p.theirAccepts = f.accepts
+        p.theirSends = f.sends
+        if (!f.accepts) p.neverAccepts = true
+        p.known = new Map(f.rv)
+        p.cursor.clear()
+        p.ups = new Set(f.ups)
+        void this.pump(p)
+        return
+      case 'beat':
+        for (const [s, q] of f.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
+        p.ups = new Set(f.ups)
+        this.gossip.record(f.reports)
+        void this.pump(p)
+        return
+      case 'ack':
+        for (const [s, q] of f.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
+        return
+      case 'nack': {
+        p.known.set(f.stream, f.have)
+        p.cursor.set(f.stream, f.have)
+        void this.pump(p)
+        return
+      }
+      case 'writes': {
+        if (!cfg.receive) return // one-way link: we do not take writes from this peer
+        if (p.inboundDepth >= MAX_INBOUND_FRAMES) {
+          this.host.log.warn({ peer }, 'inbound queue full: frame dropped')
+          return // the sender will be nacked on the next gap
+        }
+        // Frames pipeline: acceptance (stream order, duplicates, gaps) is decided synchronously on
+        // arrival, and a stream's log shard commits in FIFO order, so frames need not wait for each
+        // other's fsync; concurrent ones share a group commit.
+        p.inboundDepth++
+        const done = this.receiveWrites(p, f.e).finally(() => {
+          p.inboundDepth--
+        })
+        p.inbound = p.inbound.then(() => done)
+        return
+      }
+    }
+  }
+
+  private async receiveWrites(p: PeerLink, raw: Uint8Array[]): Promise<void> {
+    if (this.host.closed() || this.host.failed()) return
+    const groups = new Map<StreamState, Array<{ seq: number; bytes: Uint8Array; time: number; entry: WriteEntry }>>()
+    const nacked = new Set<StreamId>()
+    for (const bytes of raw) {
+      let entry: WriteEntry
+      try {
+        if (bytes.length > MAX_ENTRY_BYTES) throw new CausewayError('INVALID_FRAME', 'entry too large')
+        entry = decodeEntry(bytes, this.host.maxValueBytes)
+        // The one validation of a replicated value: reads trust what the site stored.
+        for (const op of entry.ops) if (op.value !== undefined) decodeValue(op.value)
+      } catch (e) {
+        this.host.log.warn({ peer: p.id, err: (e as Error).message }, 'dropped an invalid write entry')
+        continue
+      }
+      if (entry.site === this.host.siteId) continue // our own stream: we are its source of truth
+      if ((p.known.get(entry.stream) ?? 0) < entry.seq) p.known.set(entry.stream, entry.seq)
+      const s = this.streams.stream(entry.stream)
+      if (entry.seq <= s.accepted) continue // duplicate (relays make these normal)
+      if (entry.seq > s.accepted + 1) {
+        if (!nacked.has(s.id)) {
+          nacked.add(s.id)
+          this.send(p, { t: 'nack', stream: s.id, have: s.accepted })
+        }
+        continue
+      }
+      s.accepted = entry.seq
+      let g = groups.get(s)
+      if (!g) groups.set(s, (g = []))
+      g.push({ seq: entry.seq, bytes, time: entry.time, entry })
+    }
+    if (groups.size === 0) return
+    const acks: Vector = []
+    await Promise.all(
+      [...groups].map(async ([s, entries]) => {
+        try {
+          await this.streams.append(s, entries)
+        } catch (e) {
+          this.host.fail(e)
+          return
+        }
+        for (const en of entries) this.streams.ringAdd(s, en.seq, en.bytes, en.entry)
+        s.rv = Math.max(s.rv, entries[entries.length - 1]!.seq)
+        acks.push([s.id, s.rv])
+      }),
+    )
+    if (acks.length > 0 && p.up) this.send(p, { t: 'ack', rv: acks })
+    this.host.kickApply()
+    this.pumpAll()
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /** Should stream `s` go to peer p? Not back to its origin, and not when p hears the origin directly. */
+  private relays(p: PeerLink, s: StreamState): boolean {
+    if (s.origin === p.id) return false
+    if (s.origin !== this.host.siteId && p.ups.has(s.origin)) return false
+    return true
+  }
+
+  private canSend(p: PeerLink): boolean {
+    return p.up && p.helloIn && p.theirAccepts && !p.blocked && !this.host.closed() && this.peerConfig(p.id)?.send !== false
+  }
+
+  private hasSendable(p: PeerLink): boolean {
+    if (!this.canSend(p)) return false
+    for (const s of this.streams.values()) {
+      if (!this.relays(p, s)) continue
+      const from = Math.max(p.cursor.get(s.id) ?? 0, p.known.get(s.id) ?? 0)
+      if (s.rv > from) return true
+    }
+    return false
+  }
+
+  pumpAll(): void {
+    for (const p of this.peers.values()) if (p.up && p.helloIn) void this.pump(p)
+  }
+
+  private async pump(p: PeerLink): Promise<void> {
+    if (p.pumping) {
+      p.repump = true
+      return
+    }
+    p.pumping = true
+    try {
+      do {
+        p.repump = false
+        // Frame budget: ours, and never more than the transport accepts (minus framing overhead).
+        const frameBytes = Math.min(FRAME_BYTES, Math.max(FRAME_OVERHEAD_BYTES, (this.host.network!.maxFrameBytes ?? Infinity) - FRAME_OVERHEAD_BYTES))
+        while (this.canSend(p)) {
+          const batch: Uint8Array[] = []
+          const before = new Map(p.cursor)
+          let bytes = 0
+          for (const s of this.streams.values()) {
+            if (batch.length >= FRAME_ENTRIES || bytes >= frameBytes) break
+            if (!this.relays(p, s)) continue
+            const from = Math.max(p.cursor.get(s.id) ?? 0, p.known.get(s.id) ?? 0) + 1
+            if (from > s.rv) continue
+            const items = await this.streams.readLog(s, from, s.rv, FRAME_ENTRIES - batch.length, frameBytes - bytes)
+            if (items.length === 0 || (batch.length > 0 && bytes + items[0]!.bytes.length > frameBytes)) {
+              if (items.length > 0) break // the next entry starts the next frame
+
+              this.host.log.error({ stream: s.id, from, peer: p.id }, 'log entries a peer needs are missing')
+              continue
+            }
+            for (const it of items) {
+              const b = this.host.ttlRules.length > 0 ? this.expireIfLate(it) : it.bytes
+              batch.push(b)
+              bytes += b.length
+            }
+            p.cursor.set(s.id, items[items.length - 1]!.seq)
+          }
+          if (batch.length === 0) break
+          if (!this.canSend(p)) {
+            p.cursor.clear()
+            break
+          }
+          let ok: boolean
+          try {
+            ok = this.send(p, { t: 'writes', e: batch })
+          } catch (e) {
+            // Not sent: rewind so these entries go out again (after reconnect at the latest).
+            p.cursor = before
+            throw e
+          }
+          if (!ok) {
+            if (this.host.network!.connected(p.id)) p.blocked = true
+            break
+          }
+        }
+      } while (p.repump && this.canSend(p))
+    } catch (e) {
+      this.host.log.error({ err: e, peer: p.id }, 'replication send failed')
+    } finally {
+      p.pumping = false
+    }
+  }
+
+  broadcastBeat(): void {
+    const rv = this.rvVector()
+    const ups = this.upstreams()
+    // Stability gossip: my applied vector, plus the newest report of every other site I know.
+    const reports: Report[] = this.gossip.outgoing()
+    for (const p of this.peers.values()) if (p.up) this.send(p, { t: 'beat', rv, ups, reports })
+  }
+
+  /** The bytes to send for a queued entry: itself, or an expired stub when its ttl has passed. */
+  private expireIfLate(it: RingItem): Uint8Array {
+    const e = it.entry ?? decodeEntry(it.bytes, this.host.maxValueBytes)
+    it.entry = e
+    if (e.expired || e.ops.length === 0) return it.bytes
+    const ageMs = this.host.wall.nowMs() - e.time
+    // Every op must be past its keyspace's ttl: a write is dropped whole or not at all.
+    for (const op of e.ops) {
+      const rule = this.host.ttlRules.find(([p]) => op.key.startsWith(p))
+      if (!rule || ageMs <= rule[1]) return it.bytes
+    }
+    this.host.log.info({ stream: e.stream, seq: e.seq, ageMs }, 'queued write expired (ttl): sending a stub')
+    return encodeEntry({ ...e, ops: [], expired: true })
+  }
+
+  /** status(): the peers part and pendingIn. */
+  status(): SiteStatus {
+    const cfgs = this.host.network?.peers() ?? []
+    const now = this.host.wall.nowMs()
+    let pendingIn = 0
+    for (const s of this.streams.values()) if (s.origin !== this.host.siteId) pendingIn += Math.max(0, s.rv - s.av)
+    return {
+      id: this.host.siteId,
+      peers: cfgs.map((c) => {
+        const p = this.peers.get(c.site)
+        let pendingOut = 0
+        if (c.send) {
+          for (const s of this.streams.values()) {
+            if (s.origin === c.site) continue
+            pendingOut += Math.max(0, s.rv - (p?.known.get(s.id) ?? 0))
+          }
+        }
+        let state: PeerState = 'unknown'
+        if (p?.up) {
+          let behind = false
+          for (const [sid, q] of p.known) if ((this.streams.get(sid)?.rv ?? 0) < q && c.receive && sid.slice(0, sid.indexOf('/')) !== this.host.siteId) behind = true
+          state = pendingOut > 0 || behind || !p.helloIn ? 'synchronizing' : 'connected'
+        } else if (p?.everSeen) state = 'disconnected'
+        const out: SiteStatus['peers'][number] = { id: c.site, state, pendingOut }
+        if (p?.everSeen) out.lastSeenMs = Math.max(0, now - p.lastSeenAt)
+        return out
+      }),
+      pendingIn,
+    }
+  }
+}
