@@ -8,28 +8,13 @@ import type { LamportClock } from './clock.js'
 import type { Version } from './types.js'
 import { MAX_ITEMS_PER_BATCH, MAX_QUEUED_ITEMS } from './limits.js'
 
-import { AP, appliedKey, CLOCK_KEY, GC, indexKey, indexRange, indexScanRange, keyOfState, keyOfTomb, L, LOG_RANGE_END, logKey, logPrefix, META_RANGE, parseIndexKey, seqOfLogKey, stateKey, stateRange, streamOfLogKey, TOMB_RANGE, tombKey, trimmedKey } from './layout.js'
-import type { ScanOptions } from './api.js'
+import { appliedKey, CLOCK_KEY, indexKey, logKey, stateKey, tombKey, trimmedKey } from './layout.js'
+import { ShardStore } from './shard-store.js'
 
 // The shard is the only owner of its database and of the key layout (layout.ts): the site asks it
-// for log ranges, recovery scans, trims, index clears and scans.
-export { parseIndexKey }
-
-/** A batched key iterator (what scans merge across shards). */
-export interface KeyIterator {
-  nextv(size: number): Promise<string[]>
-  close(): Promise<void>
-}
-
-/** What recovery reads back from a shard's meta records. */
-export interface ShardMeta {
-  /** Lamport high-water mark stored when logs were trimmed. */
-  clock: number
-  /** Per stream: log trimmed up to here. */
-  trimmed: Map<StreamId, number>
-  /** Per stream: highest seq applied in this shard by a separate apply batch. */
-  applied: Map<StreamId, number>
-}
+// for log ranges, recovery scans, trims, index clears and scans (ShardStore, its read side), and
+// queues every write, which it commits in batches (here).
+export { parseIndexKey, type KeyIterator, type ShardMeta } from './shard-store.js'
 
 /** What a shard needs from its site (injected, so a shard knows nothing of networks or sessions). */
 export interface ShardHost {
@@ -102,7 +87,7 @@ export type ShardItem = BatchItem | TrimItem
 
 type BatchOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }
 
-export class Shard {
+export class Shard extends ShardStore {
   readonly cache = new Map<string, KeyState>()
   /** States written to disk but not yet visible (multi-shard writes waiting for their other shards). */
   readonly staged = new Map<string, KeyState>()
@@ -114,10 +99,12 @@ export class Shard {
 
   constructor(
     readonly index: number,
-    private readonly db: ShardDb,
+    db: ShardDb,
     private readonly host: ShardHost,
     private readonly maxCacheEntries: number,
-  ) {}
+  ) {
+    super(db)
+  }
 
   get busy(): boolean {
     return this.flushing || this.queue.length > 0 || this.deferred.length > 0
@@ -373,48 +360,6 @@ export class Shard {
     }
   }
 
-  // ---------------------------------------------------------------- log, recovery, trims, scans
-
-  /** Log entries [from, to] of a stream, in seq order, at most `limit` (stops at a gap: trimmed). */
-  async *logEntries(stream: StreamId, from: number, to: number, limit = Infinity): AsyncGenerator<{ seq: number; bytes: Uint8Array }> {
-    const range = { gte: logKey(stream, from), lte: logKey(stream, to) }
-    const it = this.db.iterator(Number.isFinite(limit) ? { ...range, limit } : range)
-    try {
-      for await (const [k, v] of it as AsyncIterable<[string, Uint8Array]>) yield { seq: seqOfLogKey(k), bytes: v }
-    } finally {
-      await it.close()
-    }
-  }
-
-  /** The meta records recovery needs (trimmed and applied marks, the clock's high-water mark). */
-  async readMeta(): Promise<ShardMeta> {
-    const out: ShardMeta = { clock: 0, trimmed: new Map(), applied: new Map() }
-    for await (const [k, v] of this.db.iterator(META_RANGE) as AsyncIterable<[string, Uint8Array]>) {
-      const n = decodeUntrusted(v)
-      invariant(typeof n === 'number', `corrupt meta record ${k}`)
-      if (k === CLOCK_KEY) out.clock = Math.max(out.clock, n)
-      else if (k.startsWith(GC)) out.trimmed.set(k.slice(GC.length), Math.max(out.trimmed.get(k.slice(GC.length)) ?? 0, n))
-      else if (k.startsWith(AP)) out.applied.set(k.slice(AP.length), n)
-    }
-    return out
-  }
-
-  /** Every stream logged here with the seq of its last log entry (its received prefix). */
-  async logHeads(): Promise<Array<[StreamId, number]>> {
-    const out: Array<[StreamId, number]> = []
-    let from = L
-    for (;;) {
-      const first = await this.db.keys({ gt: from, lt: LOG_RANGE_END, limit: 1 }).all()
-      if (first.length === 0) break
-      const k = first[0] as string
-      const sid = streamOfLogKey(k)
-      const last = (await this.db.keys({ gte: logPrefix(sid), lt: logPrefix(sid) + '\uffff', reverse: true, limit: 1 }).all())[0] as string
-      out.push([sid, seqOfLogKey(last)])
-      from = logPrefix(sid) + '\uffff'
-    }
-    return out
-  }
-
   /** Drop trimmed log entries (through the queue, so it never races this shard's batches). */
   private async trim(t: TrimItem): Promise<void> {
     try {
@@ -431,46 +376,10 @@ export class Shard {
     t.resolve()
   }
 
-  /** Remove every record of an index (before a rebuild). */
-  async clearIndex(name: string): Promise<void> {
-    await this.db.clear(indexRange(name))
-  }
-
-  /** Keys (with or without a live value) starting with `prefix`, in order. */
-  async *keysWithPrefix(prefix: string): AsyncGenerator<string> {
-    for await (const k of this.db.keys(stateRange(prefix)) as AsyncIterable<string>) yield keyOfState(k)
-  }
-
-  /** Batched iterator of the keys starting with `prefix` (after `after`, when given), mapped to keys. */
-  keyIterator(prefix: string, after: string | undefined): KeyIterator {
-    const r = stateRange(prefix)
-    const range: Record<string, string> = { lt: r.lt }
-    if (after !== undefined && after >= prefix) range.gt = stateKey(after)
-    else range.gte = r.gte
-    const it = this.db.keys(range)
-    return { nextv: async (n) => ((await it.nextv(n)) as string[]).map(keyOfState), close: () => it.close() }
-  }
-
-  /** Batched iterator of an index's raw records (parse them with parseIndexKey). */
-  indexIterator(name: string, options: ScanOptions, reverse: boolean, limit: number): KeyIterator {
-    const range = indexScanRange(name, options)
-    // No shard contributes more than `limit` keys, so each shard iterator stops there by itself.
-    const perShard = Number.isFinite(limit) ? { ...range, reverse, limit } : { ...range, reverse }
-    const it = this.db.keys(perShard)
-    return { nextv: async (n) => (await it.nextv(n)) as string[], close: () => it.close() }
-  }
-
-  /** Keys marked as holding a tombstone, at most `limit`. */
-  async tombstoneKeys(limit: number): Promise<string[]> {
-    const keys: string[] = []
-    for await (const k of this.db.keys({ ...TOMB_RANGE, limit }) as AsyncIterable<string>) keys.push(keyOfTomb(k))
-    return keys
-  }
-
   /** Stop taking work and close the database. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.closed = true
-    await this.db.close()
+    await super.close()
   }
 
   private indexOps(key: string, before: KeyState, after: KeyState, ops: BatchOp[]): void {

@@ -1,6 +1,6 @@
 import type { ShardDb, StorageFactory, StorageSupports } from '../api.js'
 import { SITE_GUARD_KEY } from '../layout.js'
-import { formatMeta, parseMeta, type SiteMeta, type Storage } from './index.js'
+import { formatMeta, parseMeta, type SiteMeta, type Storage } from './storage.js'
 
 /**
  * A user factory `(shardIndex, dir) => db`. Its manifest is the factory's own `supports`, else

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ShardDb } from '../api.js'
-import { formatMeta, parseMeta, type SiteMeta, type Storage } from './index.js'
+import { formatMeta, parseMeta, type SiteMeta, type Storage } from './storage.js'
 
 type LevelCtor = new (location: string, options: { keyEncoding: 'utf8'; valueEncoding: 'view' }) => unknown
 let ClassicLevelCtor: LevelCtor | undefined

@@ -1,5 +1,5 @@
 import type { ShardDb } from '../api.js'
-import type { Storage } from './index.js'
+import type { Storage } from './storage.js'
 
 type LevelCtor = new (options: { keyEncoding: 'utf8'; valueEncoding: 'view' }) => unknown
 let MemoryLevelCtor: LevelCtor | undefined

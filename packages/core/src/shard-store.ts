@@ -1,0 +1,112 @@
+import type { ScanOptions, ShardDb } from './api.js'
+import { decodeUntrusted } from './codec.js'
+import type { StreamId } from './context.js'
+import { invariant } from './errors.js'
+import { AP, CLOCK_KEY, GC, indexRange, indexScanRange, keyOfState, keyOfTomb, L, LOG_RANGE_END, logKey, logPrefix, META_RANGE, parseIndexKey, seqOfLogKey, stateKey, stateRange, streamOfLogKey, TOMB_RANGE } from './layout.js'
+
+export { parseIndexKey }
+
+/** A batched key iterator (what scans merge across shards). */
+export interface KeyIterator {
+  nextv(size: number): Promise<string[]>
+  close(): Promise<void>
+}
+
+/** What recovery reads back from a shard's meta records. */
+export interface ShardMeta {
+  /** Lamport high-water mark stored when logs were trimmed. */
+  clock: number
+  /** Per stream: log trimmed up to here. */
+  trimmed: Map<StreamId, number>
+  /** Per stream: highest seq applied in this shard by a separate apply batch. */
+  applied: Map<StreamId, number>
+}
+
+/**
+ * The read side of a shard's database, in the terms of the key layout: log ranges, recovery scans,
+ * index and key scans. Base class of Shard, which adds the write queue; nothing else holds the db.
+ */
+export class ShardStore {
+  constructor(protected readonly db: ShardDb) {}
+
+  /** Log entries [from, to] of a stream, in seq order, at most `limit` (stops at a gap: trimmed). */
+  async *logEntries(stream: StreamId, from: number, to: number, limit = Infinity): AsyncGenerator<{ seq: number; bytes: Uint8Array }> {
+    const range = { gte: logKey(stream, from), lte: logKey(stream, to) }
+    const it = this.db.iterator(Number.isFinite(limit) ? { ...range, limit } : range)
+    try {
+      for await (const [k, v] of it as AsyncIterable<[string, Uint8Array]>) yield { seq: seqOfLogKey(k), bytes: v }
+    } finally {
+      await it.close()
+    }
+  }
+
+  /** The meta records recovery needs (trimmed and applied marks, the clock's high-water mark). */
+  async readMeta(): Promise<ShardMeta> {
+    const out: ShardMeta = { clock: 0, trimmed: new Map(), applied: new Map() }
+    for await (const [k, v] of this.db.iterator(META_RANGE) as AsyncIterable<[string, Uint8Array]>) {
+      const n = decodeUntrusted(v)
+      invariant(typeof n === 'number', `corrupt meta record ${k}`)
+      if (k === CLOCK_KEY) out.clock = Math.max(out.clock, n)
+      else if (k.startsWith(GC)) out.trimmed.set(k.slice(GC.length), Math.max(out.trimmed.get(k.slice(GC.length)) ?? 0, n))
+      else if (k.startsWith(AP)) out.applied.set(k.slice(AP.length), n)
+    }
+    return out
+  }
+
+  /** Every stream logged here with the seq of its last log entry (its received prefix). */
+  async logHeads(): Promise<Array<[StreamId, number]>> {
+    const out: Array<[StreamId, number]> = []
+    let from = L
+    for (;;) {
+      const first = await this.db.keys({ gt: from, lt: LOG_RANGE_END, limit: 1 }).all()
+      if (first.length === 0) break
+      const k = first[0] as string
+      const sid = streamOfLogKey(k)
+      const last = (await this.db.keys({ gte: logPrefix(sid), lt: logPrefix(sid) + '\uffff', reverse: true, limit: 1 }).all())[0] as string
+      out.push([sid, seqOfLogKey(last)])
+      from = logPrefix(sid) + '\uffff'
+    }
+    return out
+  }
+
+  /** Remove every record of an index (before a rebuild). */
+  async clearIndex(name: string): Promise<void> {
+    await this.db.clear(indexRange(name))
+  }
+
+  /** Keys (with or without a live value) starting with `prefix`, in order. */
+  async *keysWithPrefix(prefix: string): AsyncGenerator<string> {
+    for await (const k of this.db.keys(stateRange(prefix)) as AsyncIterable<string>) yield keyOfState(k)
+  }
+
+  /** Batched iterator of the keys starting with `prefix` (after `after`, when given), mapped to keys. */
+  keyIterator(prefix: string, after: string | undefined): KeyIterator {
+    const r = stateRange(prefix)
+    const range: Record<string, string> = { lt: r.lt }
+    if (after !== undefined && after >= prefix) range.gt = stateKey(after)
+    else range.gte = r.gte
+    const it = this.db.keys(range)
+    return { nextv: async (n) => ((await it.nextv(n)) as string[]).map(keyOfState), close: () => it.close() }
+  }
+
+  /** Batched iterator of an index's raw records (parse them with parseIndexKey). */
+  indexIterator(name: string, options: ScanOptions, reverse: boolean, limit: number): KeyIterator {
+    const range = indexScanRange(name, options)
+    // No shard contributes more than `limit` keys, so each shard iterator stops there by itself.
+    const perShard = Number.isFinite(limit) ? { ...range, reverse, limit } : { ...range, reverse }
+    const it = this.db.keys(perShard)
+    return { nextv: async (n) => (await it.nextv(n)) as string[], close: () => it.close() }
+  }
+
+  /** Keys marked as holding a tombstone, at most `limit`. */
+  async tombstoneKeys(limit: number): Promise<string[]> {
+    const keys: string[] = []
+    for await (const k of this.db.keys({ ...TOMB_RANGE, limit }) as AsyncIterable<string>) keys.push(keyOfTomb(k))
+    return keys
+  }
+
+  /** Close the database (idempotent). */
+  async close(): Promise<void> {
+    await this.db.close()
+  }
+}
