@@ -1,39 +1,20 @@
 import type { Logger } from './api.js'
 import type { StreamId } from './context.js'
 import { decodeValue } from './codec.js'
-import { decodeEntry, encodeEntry, type WriteEntry } from './entry.js'
+import { decodeEntry, type WriteEntry } from './entry.js'
 import { CausewayError } from './errors.js'
-import { FRAME_BYTES, FRAME_ENTRIES, FRAME_OVERHEAD_BYTES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES } from './limits.js'
+import { MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES } from './limits.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Report, type Vector } from './protocol.js'
-import type { RingItem, StreamState, Streams } from './streams.js'
+import { type PeerLink } from './peer-link.js'
+import { Sender } from './sender.js'
+import type { StreamState, Streams } from './streams.js'
 import type { Clock, PeerState, SiteStatus } from './types.js'
 
 /**
  * The peer protocol: one link per configured peer (hello, beats, acks, nacks), receiving writes
  * into the streams' logs, and pumping each peer the log entries it lacks.
  */
-
-interface PeerLink {
-  id: string
-  up: boolean
-  helloIn: boolean
-  everSeen: boolean
-  lastSeenAt: number
-  theirAccepts: boolean
-  theirSends: boolean
-  neverAccepts: boolean
-  /** What the peer is known to hold, per stream (from hello, beats, acks and what it sent us). */
-  known: Map<StreamId, number>
-  /** Highest seq sent on the current connection, per stream. */
-  cursor: Map<StreamId, number>
-  ups: Set<string>
-  blocked: boolean
-  pumping: boolean
-  repump: boolean
-  inbound: Promise<void>
-  inboundDepth: number
-}
 
 /** What stability and trimming may know of a peer. */
 export interface PeerView {
@@ -67,12 +48,20 @@ export interface ReplicationHost {
 
 export class Replication implements NetworkHandler {
   private readonly peers = new Map<string, PeerLink>()
+  private readonly sender: Sender
 
   constructor(
     private readonly host: ReplicationHost,
     private readonly streams: Streams,
     private readonly gossip: Gossip,
-  ) {}
+  ) {
+    this.sender = new Sender(host, streams, this.peers, (peer) => this.peerConfig(peer), (p, f) => this.send(p, f))
+  }
+
+  /** Send the log entries every peer lacks. */
+  pumpAll(): void {
+    this.sender.pumpAll()
+  }
 
   /** What a peer is known to hold (undefined: never heard of). */
   peerView(site: string): PeerView | undefined {
@@ -168,7 +157,7 @@ export class Replication implements NetworkHandler {
     const p = this.peers.get(peer)
     if (!p) return
     p.blocked = false
-    void this.pump(p)
+    void this.sender.pump(p)
   }
 
   inspect(): SiteProgress {
@@ -187,7 +176,7 @@ export class Replication implements NetworkHandler {
     for (const s of this.streams.values()) if (s.accepted > s.rv) return false
     for (const p of this.peers.values()) {
       if (p.pumping) return false
-      if (p.up && p.helloIn && !p.blocked && this.hasSendable(p)) return false
+      if (p.up && p.helloIn && !p.blocked && this.sender.hasSendable(p)) return false
     }
     return true
   }
@@ -228,13 +217,13 @@ export class Replication implements NetworkHandler {
         p.known = new Map(f.rv)
         p.cursor.clear()
         p.ups = new Set(f.ups)
-        void this.pump(p)
+        void this.sender.pump(p)
         return
       case 'beat':
         for (const [s, q] of f.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
         p.ups = new Set(f.ups)
         this.gossip.record(f.reports)
-        void this.pump(p)
+        void this.sender.pump(p)
         return
       case 'ack':
         for (const [s, q] of f.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
@@ -242,7 +231,7 @@ export class Replication implements NetworkHandler {
       case 'nack': {
         p.known.set(f.stream, f.have)
         p.cursor.set(f.stream, f.have)
-        void this.pump(p)
+        void this.sender.pump(p)
         return
       }
       case 'writes': {
@@ -312,94 +301,7 @@ export class Replication implements NetworkHandler {
     )
     if (acks.length > 0 && p.up) this.send(p, { t: 'ack', rv: acks })
     this.host.kickApply()
-    this.pumpAll()
-  }
-
-  // ---------------------------------------------------------------- sending
-
-  /** Should stream `s` go to peer p? Not back to its origin, and not when p hears the origin directly. */
-  private relays(p: PeerLink, s: StreamState): boolean {
-    if (s.origin === p.id) return false
-    if (s.origin !== this.host.siteId && p.ups.has(s.origin)) return false
-    return true
-  }
-
-  private canSend(p: PeerLink): boolean {
-    return p.up && p.helloIn && p.theirAccepts && !p.blocked && !this.host.closed() && this.peerConfig(p.id)?.send !== false
-  }
-
-  private hasSendable(p: PeerLink): boolean {
-    if (!this.canSend(p)) return false
-    for (const s of this.streams.values()) {
-      if (!this.relays(p, s)) continue
-      const from = Math.max(p.cursor.get(s.id) ?? 0, p.known.get(s.id) ?? 0)
-      if (s.rv > from) return true
-    }
-    return false
-  }
-
-  pumpAll(): void {
-    for (const p of this.peers.values()) if (p.up && p.helloIn) void this.pump(p)
-  }
-
-  private async pump(p: PeerLink): Promise<void> {
-    if (p.pumping) {
-      p.repump = true
-      return
-    }
-    p.pumping = true
-    try {
-      do {
-        p.repump = false
-        // Frame budget: ours, and never more than the transport accepts (minus framing overhead).
-        const frameBytes = Math.min(FRAME_BYTES, Math.max(FRAME_OVERHEAD_BYTES, (this.host.network!.maxFrameBytes ?? Infinity) - FRAME_OVERHEAD_BYTES))
-        while (this.canSend(p)) {
-          const batch: Uint8Array[] = []
-          const before = new Map(p.cursor)
-          let bytes = 0
-          for (const s of this.streams.values()) {
-            if (batch.length >= FRAME_ENTRIES || bytes >= frameBytes) break
-            if (!this.relays(p, s)) continue
-            const from = Math.max(p.cursor.get(s.id) ?? 0, p.known.get(s.id) ?? 0) + 1
-            if (from > s.rv) continue
-            const items = await this.streams.readLog(s, from, s.rv, FRAME_ENTRIES - batch.length, frameBytes - bytes)
-            if (items.length === 0 || (batch.length > 0 && bytes + items[0]!.bytes.length > frameBytes)) {
-              if (items.length > 0) break // the next entry starts the next frame
-
-              this.host.log.error({ stream: s.id, from, peer: p.id }, 'log entries a peer needs are missing')
-              continue
-            }
-            for (const it of items) {
-              const b = this.host.ttlRules.length > 0 ? this.expireIfLate(it) : it.bytes
-              batch.push(b)
-              bytes += b.length
-            }
-            p.cursor.set(s.id, items[items.length - 1]!.seq)
-          }
-          if (batch.length === 0) break
-          if (!this.canSend(p)) {
-            p.cursor.clear()
-            break
-          }
-          let ok: boolean
-          try {
-            ok = this.send(p, { t: 'writes', e: batch })
-          } catch (e) {
-            // Not sent: rewind so these entries go out again (after reconnect at the latest).
-            p.cursor = before
-            throw e
-          }
-          if (!ok) {
-            if (this.host.network!.connected(p.id)) p.blocked = true
-            break
-          }
-        }
-      } while (p.repump && this.canSend(p))
-    } catch (e) {
-      this.host.log.error({ err: e, peer: p.id }, 'replication send failed')
-    } finally {
-      p.pumping = false
-    }
+    this.sender.pumpAll()
   }
 
   broadcastBeat(): void {
@@ -408,21 +310,6 @@ export class Replication implements NetworkHandler {
     // Stability gossip: my applied vector, plus the newest report of every other site I know.
     const reports: Report[] = this.gossip.outgoing()
     for (const p of this.peers.values()) if (p.up) this.send(p, { t: 'beat', rv, ups, reports })
-  }
-
-  /** The bytes to send for a queued entry: itself, or an expired stub when its ttl has passed. */
-  private expireIfLate(it: RingItem): Uint8Array {
-    const e = it.entry ?? decodeEntry(it.bytes, this.host.maxValueBytes)
-    it.entry = e
-    if (e.expired || e.ops.length === 0) return it.bytes
-    const ageMs = this.host.wall.nowMs() - e.time
-    // Every op must be past its keyspace's ttl: a write is dropped whole or not at all.
-    for (const op of e.ops) {
-      const rule = this.host.ttlRules.find(([p]) => op.key.startsWith(p))
-      if (!rule || ageMs <= rule[1]) return it.bytes
-    }
-    this.host.log.info({ stream: e.stream, seq: e.seq, ageMs }, 'queued write expired (ttl): sending a stub')
-    return encodeEntry({ ...e, ops: [], expired: true })
   }
 
   /** status(): the peers part and pendingIn. */

@@ -1,0 +1,23 @@
+import type { StreamId } from './context.js'
+
+/** What this site knows of one configured peer and of its connection (replication.ts, sender.ts). */
+export interface PeerLink {
+  id: string
+  up: boolean
+  helloIn: boolean
+  everSeen: boolean
+  lastSeenAt: number
+  theirAccepts: boolean
+  theirSends: boolean
+  neverAccepts: boolean
+  /** What the peer is known to hold, per stream (from hello, beats, acks and what it sent us). */
+  known: Map<StreamId, number>
+  /** Highest seq sent on the current connection, per stream. */
+  cursor: Map<StreamId, number>
+  ups: Set<string>
+  blocked: boolean
+  pumping: boolean
+  repump: boolean
+  inbound: Promise<void>
+  inboundDepth: number
+}
