@@ -8,7 +8,7 @@ import type { LamportClock } from './clock.js'
 import type { Version } from './types.js'
 import { MAX_ITEMS_PER_BATCH, MAX_QUEUED_ITEMS } from './limits.js'
 
-import { appliedKey, CLOCK_KEY, indexKey, logKey, stateKey, tombKey, trimmedKey } from './layout.js'
+import { appliedKey, CLOCK_KEY, indexKey, logKey, logPrefix, stateKey, tombKey, trimmedKey } from './layout.js'
 import { ShardStore } from './shard-store.js'
 
 // The shard is the only owner of its database and of the key layout (layout.ts): the site asks it
@@ -71,11 +71,10 @@ export interface GcItem {
   resolve: () => void
   reject: (e: unknown) => void
 }
-/** Drop the log entries (after, upTo] of a stream, keeping the clock's high-water mark. */
+/** Drop the log entries of a stream up to `upTo` (the new floor), keeping the clock's high-water mark. */
 export interface TrimItem {
   kind: 'trim'
   stream: StreamId
-  after: number
   upTo: number
   clock: number
   resolve: () => void
@@ -363,12 +362,15 @@ export class Shard extends ShardStore {
   /** Drop trimmed log entries (through the queue, so it never races this shard's batches). */
   private async trim(t: TrimItem): Promise<void> {
     try {
-      await this.db.clear({ gt: logKey(t.stream, t.after), lte: logKey(t.stream, t.upTo) })
       // The trimmed entries carried clock times: keep the high-water mark before dropping them.
+      // The floor goes first too: the log's last entry is the stream's position, so a failure
+      // between the two steps must leave entries below the floor (cleared by the next trim, which
+      // starts at the stream's first entry), never a stream with neither entries nor floor.
       await this.db.batch([
         { type: 'put', key: trimmedKey(t.stream), value: encode(t.upTo) },
         { type: 'put', key: CLOCK_KEY, value: encode(t.clock) },
       ])
+      await this.db.clear({ gte: logPrefix(t.stream), lte: logKey(t.stream, t.upTo) })
     } catch (e) {
       t.reject(e)
       return

@@ -165,7 +165,7 @@ export class Streams {
 
   /** Ask the log shard to drop entries up to `floor` (every peer that needs them has them). */
   async trim(s: StreamState, floor: number, clockNow: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.shards[s.logShard]!.enqueue({ kind: 'trim', stream: s.id, after: s.gc, upTo: floor, clock: clockNow, resolve, reject }))
+    await new Promise<void>((resolve, reject) => this.shards[s.logShard]!.enqueue({ kind: 'trim', stream: s.id, upTo: floor, clock: clockNow, resolve, reject }))
     s.gc = floor
   }
 
