@@ -3,16 +3,16 @@ import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { preSharedKey } from '@libp2p/pnet'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { CausewayError } from '@causeway/core'
 import type { Logger, NetworkAdapter, NetworkHandler, PeerConfig } from '@causeway/core'
-import type { Connection, ConnectionGater, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { Connection, ConnectionGater, ConnectionProtector, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { encodeFrame, FrameDecoder } from './frame.js'
 import type { Chunk } from './frame.js'
 import { loadOrCreatePrivateKey, readSwarmKeyFile } from './keys.js'
+import { pskProtector } from './pnet.js'
 import { peerIdOfMultiaddr, resolveOptions, SITE_ID_RE } from './options.js'
 import type { Libp2pNetworkOptions, ResolvedOptions, ResolvedPeer } from './options.js'
 
@@ -520,8 +520,19 @@ function allowListGater(allowed: Set<string>, log: Logger): ConnectionGater {
  * allow-list gater, and return it as a NetworkAdapter for openSite. Listening starts here so
  * `addrs` is known (port 0 resolved) before the site opens; dialing starts in start().
  */
-export async function libp2pNetwork(options: Libp2pNetworkOptions): Promise<Libp2pNetwork> {
+export function libp2pNetwork(options: Libp2pNetworkOptions): Promise<Libp2pNetwork> {
+  return createLibp2pNetwork(options, {})
+}
+
+/** Internal seams, not part of the public API (tests swap in @libp2p/pnet to prove wire compatibility). */
+export interface NetworkInternals {
+  /** Builds the connectionProtector from the swarm key file's bytes (default: pskProtector). */
+  protector?: (psk: Uint8Array) => () => ConnectionProtector
+}
+
+export async function createLibp2pNetwork(options: Libp2pNetworkOptions, internals: NetworkInternals): Promise<Libp2pNetwork> {
   const opts = resolveOptions(options)
+  const protector = internals.protector ?? ((psk: Uint8Array) => pskProtector({ psk }))
   const privateKey: PrivateKey = opts.privateKey === undefined ? await generateKeyPair('Ed25519') : await loadOrCreatePrivateKey(opts.privateKey)
   const peerId = peerIdFromPrivateKey(privateKey).toString()
   const psk = opts.psk === undefined ? undefined : await readSwarmKeyFile(opts.psk)
@@ -534,7 +545,8 @@ export async function libp2pNetwork(options: Libp2pNetworkOptions): Promise<Libp
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      ...(psk === undefined ? {} : { connectionProtector: preSharedKey({ psk }) }),
+      // Our own pnet protector: @libp2p/pnet's WASM cipher crashes the process after large writes (issue #8).
+      ...(psk === undefined ? {} : { connectionProtector: protector(psk) }),
       connectionGater: allowListGater(allowed, opts.logger),
       connectionManager: {
         // Each peer needs one connection; leave room for redials overlapping stale sockets.
