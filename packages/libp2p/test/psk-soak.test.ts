@@ -4,7 +4,7 @@ import { preSharedKey } from '@libp2p/pnet'
 import { writeSwarmKeyFile } from '../src/index.js'
 import type { Libp2pNetwork } from '../src/index.js'
 import { createLibp2pNetwork } from '../src/network.js'
-import { FakeHandler, Scratch, freeNetwork, keysFor, waitFor } from './helpers.js'
+import { RecordingHandler, Scratch, freeNetwork, keysFor, waitFor } from './helpers.js'
 
 /**
  * Issue #8 item 2: with a swarm key, @libp2p/pnet's xsalsa20 (WASM) threw
@@ -53,17 +53,17 @@ describe('psk soak: large values over a private network', () => {
     const netB = await freeNetwork({ privateKey: scratch.path('b.key'), psk, peers: [{ site: 'a', addrs: netA.addrs }] })
     const netC = await freeNetwork({ privateKey: scratch.path('c.key'), psk, peers: [{ site: 'a', addrs: netA.addrs }] })
     nets.push(netB, netC)
-    const ha = new FakeHandler()
-    const hb = new FakeHandler()
-    const hc = new FakeHandler()
+    const ha = new RecordingHandler()
+    const hb = new RecordingHandler()
+    const hc = new RecordingHandler()
     await netA.start('a', ha)
     await netB.start('b', hb)
     await netC.start('c', hc)
     await waitFor(() => netA.connected('b') && netA.connected('c') && netB.connected('a') && netC.connected('a'), 10_000, 'psk connections')
 
     const spokes = [{ site: 'b', net: netB, h: hb }, { site: 'c', net: netC, h: hc }] as const
-    const expectedAt = new Map<FakeHandler, Map<string, string[]>>([[ha, new Map()], [hb, new Map()], [hc, new Map()]])
-    const expect1 = (h: FakeHandler, from: string, bytes: Uint8Array): void => {
+    const expectedAt = new Map<RecordingHandler, Map<string, string[]>>([[ha, new Map()], [hb, new Map()], [hc, new Map()]])
+    const expect1 = (h: RecordingHandler, from: string, bytes: Uint8Array): void => {
       const m = expectedAt.get(h)!
       let l = m.get(from)
       if (l === undefined) m.set(from, (l = []))
@@ -94,7 +94,7 @@ describe('psk soak: large values over a private network', () => {
         }
         if (i % 8 === 0) await new Promise((r) => setImmediate(r))
       }
-      const want = (h: FakeHandler, from: string): number => expectedAt.get(h)!.get(from)?.length ?? 0
+      const want = (h: RecordingHandler, from: string): number => expectedAt.get(h)!.get(from)?.length ?? 0
       await waitFor(
         () => hb.framesFrom('a').length === want(hb, 'a') && hc.framesFrom('a').length === want(hc, 'a') &&
           ha.framesFrom('b').length === want(ha, 'b') && ha.framesFrom('c').length === want(ha, 'c'),
@@ -119,8 +119,8 @@ describe('psk soak: large values over a private network', () => {
       { protector: (key) => preSharedKey({ psk: key }) },
     )
     nets.push(netB)
-    const ha = new FakeHandler()
-    const hb = new FakeHandler()
+    const ha = new RecordingHandler()
+    const hb = new RecordingHandler()
     await netA.start('a', ha)
     await netB.start('b', hb)
     await waitFor(() => netA.connected('b') && netB.connected('a'), 10_000, 'mixed psk connection')
