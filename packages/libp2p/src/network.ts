@@ -1,4 +1,5 @@
-import { performance } from 'node:perf_hooks'
+// Before any libp2p import: libp2p 3.x needs Promise.withResolvers, which Node 20 lacks.
+import './polyfills.js'
 import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -42,7 +43,7 @@ type ChannelState = 'hello' | 'active' | 'dead'
 
 interface OutFrame {
   encoded: Uint8Array
-  /** performance.now() time at which the emulated WAN delivers the frame to the socket. */
+  /** opts.clock time at which the emulated WAN delivers the frame to the socket. */
   dueAtMs: number
 }
 
@@ -226,7 +227,7 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
       throw new CausewayError('INVALID_FRAME', `frame of ${bytes.byteLength} bytes exceeds maxFrameBytes (${this.opts.maxFrameBytes})`)
     }
     const encoded = encodeFrame(bytes)
-    ch.queue.push({ encoded, dueAtMs: performance.now() + peer.latencyMs })
+    ch.queue.push({ encoded, dueAtMs: this.opts.clock.nowMs() + peer.latencyMs })
     ch.queuedBytes += encoded.byteLength
     // Pump on the next microtask, so a burst of send() calls from one engine turn coalesces into
     // few stream writes, and the engine is never re-entered (drain) from inside its own send().
@@ -409,7 +410,7 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
   /** Move due frames to the stream, honouring its backpressure and the emulated latency. */
   private pump(ch: Channel): void {
     if (ch.state !== 'active' || ch.pumpTimer !== undefined) return
-    const now = performance.now()
+    const now = this.opts.clock.nowMs()
     // Small frames are coalesced into one stream write: each write costs a Yamux frame and a
     // Noise seal, which dominate for the engine's typical sub-KiB frames.
     const batch: Uint8Array[] = []

@@ -249,6 +249,25 @@ describe('libp2pNetwork', () => {
     expect(hb.framesFrom('a').map(dec)).toEqual(Array.from({ length: 20 }, (_, i) => String(i)))
   })
 
+  it('emulated latency follows the injected clock, not the wall clock', async () => {
+    let nowMs = 1_000
+    const clock = { nowMs: () => nowMs }
+    const { netA, netB } = await pair(scratch, { a: { latencyMs: { b: 100 }, clock } })
+    nets.push(netA, netB)
+    const hb = new RecordingHandler()
+    await netA.start('a', new RecordingHandler())
+    await netB.start('b', hb)
+    await waitFor(() => netA.connected('b') && netB.connected('a'), 10_000, 'connection')
+    for (let i = 0; i < 5; i++) netA.send('b', enc(String(i)))
+    // Real time passes, the injected clock does not: the frames stay queued.
+    await sleep(400)
+    expect(hb.framesFrom('a').length).toBe(0)
+    nowMs += 100
+    await waitFor(() => hb.framesFrom('a').length === 5, 5000, 'frames once the clock moved')
+    expect(hb.framesFrom('a').map(dec)).toEqual(['0', '1', '2', '3', '4'])
+    await expect(libp2pNetwork({ clock: {} as never })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
+  })
+
   it('backpressure: send returns false above high water, then drain', async () => {
     const { netA, netB } = await pair(scratch, { a: { highWaterBytes: 64 * 1024, latencyMs: 50 } })
     nets.push(netA, netB)
