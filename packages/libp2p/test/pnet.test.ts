@@ -157,6 +157,22 @@ describe('pskProtector is wire-compatible with @libp2p/pnet', () => {
     for (const s of [a, b, ...raw]) s.abort(new Error('done'))
   })
 
+  it('closes the connection instead of reusing keystream when one direction runs out', async () => {
+    const psk = generateSwarmKey()
+    const [a, b, raw] = await protectPair(pskProtector({ psk })(), preSharedKey({ psk })())
+    // Jump a's outbound keystream to 10 bytes before its end (256 GiB would take minutes).
+    const out = (a as unknown as { outbound: { positionBytes: number } }).outbound
+    out.positionBytes = XSALSA20_MAX_STREAM_BYTES - 10
+    const closed = new Promise<void>((resolve) => a.addEventListener('close', () => resolve(), { once: true }))
+    const got: Uint8Array[] = []
+    b.addEventListener('message', (evt) => { got.push(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()) })
+    a.send(new Uint8Array(11))
+    await closed
+    expect(a.status).not.toBe('open')
+    expect(got).toEqual([]) // nothing was sent under a wrapped keystream
+    for (const s of [b, ...raw]) s.abort(new Error('done'))
+  })
+
   it('validates the key up front', () => {
     expect(() => pskProtector({ psk: new TextEncoder().encode('nope') })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS' }))
   })
