@@ -1,9 +1,6 @@
 import { RecordingHandler } from '../../../test/compliance/handler.js'
 
-// The one fake handler of the network tests, shared with libp2p's and the compliance suite.
-export { RecordingHandler } from '../../../test/compliance/handler.js'
-
-/** A fresh RecordingHandler (tests set its `progress` to steer settle()). */
+/** The one fake handler of the network tests (shared with libp2p's and the compliance suite): a fresh RecordingHandler (tests set its `progress` to steer settle()). */
 export function fakeHandler(): RecordingHandler {
   return new RecordingHandler()
 }
