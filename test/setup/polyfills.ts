@@ -1,2 +1,2 @@
 // libp2p 3.x calls Promise.withResolvers, which Node 20 lacks.
-import '@causeway/core/polyfills'
+import '@causeway/libp2p/polyfills'

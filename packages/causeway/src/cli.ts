@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Must stay the first import: libp2p 3.x needs Promise.withResolvers, which Node 20 lacks.
-import '@causeway/core/polyfills'
+import '@causeway/libp2p/polyfills'
 import { mkdir, open, readFile, stat } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { CausewayError, isCausewayError } from '@causeway/core'

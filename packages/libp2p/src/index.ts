@@ -1,5 +1,5 @@
 // Must stay the first import: libp2p 3.x needs Promise.withResolvers, which Node 20 lacks.
-import '@causeway/core/polyfills'
+import './polyfills.js'
 
 export { libp2pNetwork, REPLICATION_PROTOCOL, MAX_HELLO_BYTES } from './network.js'
 export type { Libp2pNetwork } from './network.js'

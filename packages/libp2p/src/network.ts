@@ -1,18 +1,19 @@
-import { performance } from 'node:perf_hooks'
+// Before any libp2p import: libp2p 3.x needs Promise.withResolvers, which Node 20 lacks.
+import './polyfills.js'
 import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { preSharedKey } from '@libp2p/pnet'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { CausewayError, isSiteId } from '@causeway/core'
 import type { Logger, NetworkAdapter, NetworkHandler, PeerConfig } from '@causeway/core'
-import type { Connection, ConnectionGater, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { Connection, ConnectionGater, ConnectionProtector, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { encodeFrame, FrameDecoder } from './frame.js'
 import type { Chunk } from './frame.js'
 import { loadOrCreatePrivateKey, readSwarmKeyFile } from './keys.js'
+import { pskProtector } from './pnet.js'
 import { peerIdOfMultiaddr, resolveOptions } from './options.js'
 import type { Libp2pNetworkOptions, ResolvedOptions, ResolvedPeer } from './options.js'
 
@@ -42,7 +43,7 @@ type ChannelState = 'hello' | 'active' | 'dead'
 
 interface OutFrame {
   encoded: Uint8Array
-  /** performance.now() time at which the emulated WAN delivers the frame to the socket. */
+  /** opts.clock time at which the emulated WAN delivers the frame to the socket. */
   dueAtMs: number
 }
 
@@ -226,7 +227,7 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
       throw new CausewayError('INVALID_FRAME', `frame of ${bytes.byteLength} bytes exceeds maxFrameBytes (${this.opts.maxFrameBytes})`)
     }
     const encoded = encodeFrame(bytes)
-    ch.queue.push({ encoded, dueAtMs: performance.now() + peer.latencyMs })
+    ch.queue.push({ encoded, dueAtMs: this.opts.clock.nowMs() + peer.latencyMs })
     ch.queuedBytes += encoded.byteLength
     // Pump on the next microtask, so a burst of send() calls from one engine turn coalesces into
     // few stream writes, and the engine is never re-entered (drain) from inside its own send().
@@ -409,7 +410,7 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
   /** Move due frames to the stream, honouring its backpressure and the emulated latency. */
   private pump(ch: Channel): void {
     if (ch.state !== 'active' || ch.pumpTimer !== undefined) return
-    const now = performance.now()
+    const now = this.opts.clock.nowMs()
     // Small frames are coalesced into one stream write: each write costs a Yamux frame and a
     // Noise seal, which dominate for the engine's typical sub-KiB frames.
     const batch: Uint8Array[] = []
@@ -520,8 +521,19 @@ function allowListGater(allowed: Set<string>, log: Logger): ConnectionGater {
  * allow-list gater, and return it as a NetworkAdapter for openSite. Listening starts here so
  * `addrs` is known (port 0 resolved) before the site opens; dialing starts in start().
  */
-export async function libp2pNetwork(options: Libp2pNetworkOptions): Promise<Libp2pNetwork> {
+export function libp2pNetwork(options: Libp2pNetworkOptions): Promise<Libp2pNetwork> {
+  return createLibp2pNetwork(options, {})
+}
+
+/** Internal seams, not part of the public API (tests swap in @libp2p/pnet to prove wire compatibility). */
+export interface NetworkInternals {
+  /** Builds the connectionProtector from the swarm key file's bytes (default: pskProtector). */
+  protector?: (psk: Uint8Array) => () => ConnectionProtector
+}
+
+export async function createLibp2pNetwork(options: Libp2pNetworkOptions, internals: NetworkInternals): Promise<Libp2pNetwork> {
   const opts = resolveOptions(options)
+  const protector = internals.protector ?? ((psk: Uint8Array) => pskProtector({ psk }))
   const privateKey: PrivateKey = opts.privateKey === undefined ? await generateKeyPair('Ed25519') : await loadOrCreatePrivateKey(opts.privateKey)
   const peerId = peerIdFromPrivateKey(privateKey).toString()
   const psk = opts.psk === undefined ? undefined : await readSwarmKeyFile(opts.psk)
@@ -534,7 +546,8 @@ export async function libp2pNetwork(options: Libp2pNetworkOptions): Promise<Libp
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      ...(psk === undefined ? {} : { connectionProtector: preSharedKey({ psk }) }),
+      // Our own pnet protector: @libp2p/pnet's WASM cipher crashes the process after large writes (issue #8).
+      ...(psk === undefined ? {} : { connectionProtector: protector(psk) }),
       connectionGater: allowListGater(allowed, opts.logger),
       connectionManager: {
         // Each peer needs one connection; leave room for redials overlapping stale sockets.

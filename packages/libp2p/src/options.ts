@@ -1,7 +1,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CausewayError, isSiteId, SITE_ID_RE } from '@causeway/core'
-import type { Logger } from '@causeway/core'
+import type { Clock, Logger } from '@causeway/core'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_MAX_FRAME_BYTES } from './frame.js'
 
@@ -41,6 +41,11 @@ export interface Libp2pNetworkOptions {
   helloTimeoutMs?: number
   /** Structured log sink (pino-compatible); default silent. */
   logger?: Logger
+  /**
+   * Time source of the emulated latency's delivery deadlines (default: performance.now, which is
+   * monotonic, so a wall-clock jump cannot stall a link). Only `latencyMs` depends on it.
+   */
+  clock?: Clock
 }
 
 export interface ResolvedPeer {
@@ -63,10 +68,11 @@ export interface ResolvedOptions {
   maxDialIntervalMs: number
   helloTimeoutMs: number
   logger: Logger
+  clock: Clock
 }
 
 
-const KNOWN_OPTIONS = new Set(['listen', 'privateKey', 'peers', 'psk', 'latencyMs', 'maxFrameBytes', 'highWaterBytes', 'dialIntervalMs', 'maxDialIntervalMs', 'helloTimeoutMs', 'logger'])
+const KNOWN_OPTIONS = new Set(['listen', 'privateKey', 'peers', 'psk', 'latencyMs', 'maxFrameBytes', 'highWaterBytes', 'dialIntervalMs', 'maxDialIntervalMs', 'helloTimeoutMs', 'logger', 'clock'])
 const KNOWN_PEER_OPTIONS = new Set(['site', 'addrs', 'peerId', 'send', 'receive'])
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
@@ -155,6 +161,8 @@ export function resolveOptions(options: Libp2pNetworkOptions): ResolvedOptions {
   const maxDialIntervalMs = positiveInt('maxDialIntervalMs', options.maxDialIntervalMs, Math.max(5000, dialIntervalMs))
   if (maxDialIntervalMs < dialIntervalMs) throw bad('maxDialIntervalMs must be >= dialIntervalMs')
   const logger = options.logger ?? silent
+  if (options.clock !== undefined && typeof options.clock?.nowMs !== 'function') throw bad('clock must have a nowMs() method')
+  const clock: Clock = options.clock ?? { nowMs: () => performance.now() }
   return {
     listen,
     privateKey: options.privateKey,
@@ -166,5 +174,6 @@ export function resolveOptions(options: Libp2pNetworkOptions): ResolvedOptions {
     maxDialIntervalMs,
     helloTimeoutMs: positiveInt('helloTimeoutMs', options.helloTimeoutMs, 10_000),
     logger,
+    clock,
   }
 }

@@ -9,7 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p } from '@libp2p/interface'
 import { encodeFrame, libp2pNetwork, REPLICATION_PROTOCOL } from '../src/index.js'
 import type { Libp2pNetwork } from '../src/index.js'
-import { FakeHandler, Scratch, keysFor, recordingLogger, sleep, waitFor } from './helpers.js'
+import { RecordingHandler, Scratch, keysFor, recordingLogger, sleep, waitFor } from './helpers.js'
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 
@@ -44,9 +44,9 @@ describe('a misbehaving allow-listed peer', () => {
       const netA = await libp2pNetwork({ privateKey: scratch.path('a.key'), peers: [{ site: 'b', peerId: ids['b'] }, { site: 'c', peerId: ids['c'] }], logger: logA, maxFrameBytes: 1024 })
       const netC = await libp2pNetwork({ privateKey: scratch.path('c.key'), peers: [{ site: 'a', addrs: netA.addrs }], dialIntervalMs: 50 })
       nets.push(netA, netC)
-      const ha = new FakeHandler()
+      const ha = new RecordingHandler()
       await netA.start('a', ha)
-      await netC.start('c', new FakeHandler())
+      await netC.start('c', new RecordingHandler())
       await waitFor(() => netA.connected('c'), 10_000, 'c connected')
 
       const evil = await rawNode('b.key')
@@ -72,7 +72,7 @@ describe('a misbehaving allow-listed peer', () => {
     const logA = recordingLogger()
     const netA = await libp2pNetwork({ privateKey: scratch.path('a.key'), peers: [{ site: 'b', peerId: ids['b'] }], logger: logA, helloTimeoutMs: 200 })
     nets.push(netA)
-    const ha = new FakeHandler()
+    const ha = new RecordingHandler()
     await netA.start('a', ha)
     const evil = await rawNode('b.key')
     const conn = await evil.dial(multiaddr(netA.addrs[0]!))
@@ -87,7 +87,7 @@ describe('a misbehaving allow-listed peer', () => {
     const logA = recordingLogger()
     const netA = await libp2pNetwork({ privateKey: scratch.path('a.key'), peers: [{ site: 'b', peerId: ids['b'] }], logger: logA })
     nets.push(netA)
-    const ha = new FakeHandler()
+    const ha = new RecordingHandler()
     await netA.start('a', ha)
     const evil = await rawNode('b.key')
     const conn = await evil.dial(multiaddr(netA.addrs[0]!))

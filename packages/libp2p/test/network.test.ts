@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises'
 import { isCausewayError } from '@causeway/core'
 import { libp2pNetwork, peerIdFromKeyFile, writeSwarmKeyFile } from '../src/index.js'
 import type { Libp2pNetwork } from '../src/index.js'
-import { FakeHandler, Scratch, keysFor, recordingLogger, sleep, waitFor } from './helpers.js'
+import { RecordingHandler, Scratch, keysFor, recordingLogger, sleep, waitFor } from './helpers.js'
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b)
@@ -59,8 +59,8 @@ describe('libp2pNetwork', () => {
     const { netA, netB } = await pair(scratch)
     nets.push(netA, netB)
     expect(netA.addrs[0]).toMatch(new RegExp(`/p2p/${netA.peerId}$`))
-    const ha = new FakeHandler()
-    const hb = new FakeHandler()
+    const ha = new RecordingHandler()
+    const hb = new RecordingHandler()
     await netA.start('a', ha)
     await netB.start('b', hb)
     expect(netA.peers()).toEqual([{ site: 'b', send: true, receive: true }])
@@ -84,8 +84,8 @@ describe('libp2pNetwork', () => {
   it('peerDown on stop, reconnects when the peer restarts with the same key', async () => {
     const { ids, netA, netB } = await pair(scratch, { a: { listen: ['/ip4/127.0.0.1/tcp/0'] } })
     nets.push(netA)
-    const ha = new FakeHandler()
-    const hb = new FakeHandler()
+    const ha = new RecordingHandler()
+    const hb = new RecordingHandler()
     await netA.start('a', ha)
     await netB.start('b', hb)
     await waitFor(() => netA.connected('b') && netB.connected('a'), 10_000, 'first connection')
@@ -98,7 +98,7 @@ describe('libp2pNetwork', () => {
     const netB2 = await libp2pNetwork({ privateKey: scratch.path('b.key'), peers: [{ site: 'a', addrs: netA.addrs }], dialIntervalMs: 50 })
     nets.push(netB2)
     expect(netB2.peerId).toBe(ids['b'])
-    const hb2 = new FakeHandler()
+    const hb2 = new RecordingHandler()
     await netB2.start('b', hb2)
     await waitFor(() => netA.connected('b') && netB2.connected('a'), 10_000, 'reconnection')
     expect(ha.events).toEqual(['up:b', 'down:b', 'up:b'])
@@ -117,15 +117,15 @@ describe('libp2pNetwork', () => {
     const netA = await libp2pNetwork({ privateKey: scratch.path('a.key'), listen, peers: [{ site: 'b', peerId: ids['b'] }] })
     const netB = await libp2pNetwork({ privateKey: scratch.path('b.key'), peers: [{ site: 'a', addrs: [fixed] }], dialIntervalMs: 50, maxDialIntervalMs: 200 })
     nets.push(netB)
-    const hb = new FakeHandler()
-    await netA.start('a', new FakeHandler())
+    const hb = new RecordingHandler()
+    await netA.start('a', new RecordingHandler())
     await netB.start('b', hb)
     await waitFor(() => netB.connected('a'), 10_000, 'connection')
     await netA.stop()
     await waitFor(() => !netB.connected('a'), 10_000, 'down')
     const netA2 = await libp2pNetwork({ privateKey: scratch.path('a.key'), listen, peers: [{ site: 'b', peerId: ids['b'] }] })
     nets.push(netA2)
-    const ha2 = new FakeHandler()
+    const ha2 = new RecordingHandler()
     await netA2.start('a', ha2)
     await waitFor(() => netB.connected('a') && netA2.connected('b'), 10_000, 'redial')
     expect(hb.events).toEqual(['up:a', 'down:a', 'up:a'])
@@ -143,7 +143,7 @@ describe('libp2pNetwork', () => {
       addrs[s] = probe.addrs[0]!
       await probe.stop()
     }
-    const handlers: Record<string, FakeHandler> = {}
+    const handlers: Record<string, RecordingHandler> = {}
     const byName: Record<string, Libp2pNetwork> = {}
     for (const s of sites) {
       const net = await libp2pNetwork({
@@ -155,7 +155,7 @@ describe('libp2pNetwork', () => {
       })
       nets.push(net)
       byName[s] = net
-      handlers[s] = new FakeHandler()
+      handlers[s] = new RecordingHandler()
     }
     expect(ids['a']).toBe(byName['a']!.peerId)
     await Promise.all(sites.map((s) => byName[s]!.start(s, handlers[s]!)))
@@ -181,8 +181,8 @@ describe('libp2pNetwork', () => {
     const netA = await libp2pNetwork({ privateKey: scratch.path('a.key'), peers: [{ site: 'b', peerId: ids['b'] }], logger: logA })
     const evil = await libp2pNetwork({ privateKey: scratch.path('evil.key'), peers: [{ site: 'a', addrs: netA.addrs }], dialIntervalMs: 50, maxDialIntervalMs: 100 })
     nets.push(netA, evil)
-    const ha = new FakeHandler()
-    const he = new FakeHandler()
+    const ha = new RecordingHandler()
+    const he = new RecordingHandler()
     await netA.start('a', ha)
     await evil.start('b', he) // even claiming to be site b does not help: the PeerId decides
     await waitFor(() => logA.lines.some((l) => l.msg?.includes('not in the allow-list') === true), 10_000, 'gater log')
@@ -197,8 +197,8 @@ describe('libp2pNetwork', () => {
     await writeSwarmKeyFile(scratch.path('swarm2.key'))
     const { netA, netB } = await pair(scratch, { a: { psk: scratch.path('swarm1.key') }, b: { psk: scratch.path('swarm2.key') } })
     nets.push(netA, netB)
-    const ha = new FakeHandler()
-    const hb = new FakeHandler()
+    const ha = new RecordingHandler()
+    const hb = new RecordingHandler()
     await netA.start('a', ha)
     await netB.start('b', hb)
     await sleep(1500)
@@ -210,9 +210,9 @@ describe('libp2pNetwork', () => {
     await writeSwarmKeyFile(scratch.path('swarm.key'))
     const { netA, netB } = await pair(scratch, { a: { psk: scratch.path('swarm.key') }, b: { psk: scratch.path('swarm.key') } })
     nets.push(netA, netB)
-    const ha = new FakeHandler()
+    const ha = new RecordingHandler()
     await netA.start('a', ha)
-    await netB.start('b', new FakeHandler())
+    await netB.start('b', new RecordingHandler())
     await waitFor(() => netB.connected('a'), 10_000, 'psk connection')
     netB.send('a', enc('secret'))
     await waitFor(() => ha.totalFrames() === 1, 5000, 'frame')
@@ -226,8 +226,8 @@ describe('libp2pNetwork', () => {
     const netA = await libp2pNetwork({ privateKey: scratch.path('a.key'), peers: [{ site: 'b', peerId: ids['b'] }], logger: logA })
     const netB = await libp2pNetwork({ privateKey: scratch.path('b.key'), peers: [{ site: 'a', addrs: netA.addrs }], dialIntervalMs: 100 })
     nets.push(netA, netB)
-    const ha = new FakeHandler()
-    const hb = new FakeHandler()
+    const ha = new RecordingHandler()
+    const hb = new RecordingHandler()
     await netA.start('a', ha)
     await netB.start('bee', hb) // configured at a as "b"
     await waitFor(() => logA.lines.some((l) => l.msg?.includes('protocol error') === true), 10_000, 'mismatch log')
@@ -237,8 +237,8 @@ describe('libp2pNetwork', () => {
   it('latency option delays delivery, preserving order', async () => {
     const { netA, netB } = await pair(scratch, { a: { latencyMs: { b: 150 } } })
     nets.push(netA, netB)
-    const hb = new FakeHandler()
-    await netA.start('a', new FakeHandler())
+    const hb = new RecordingHandler()
+    await netA.start('a', new RecordingHandler())
     await netB.start('b', hb)
     await waitFor(() => netA.connected('b'), 10_000, 'connection')
     const t0 = performance.now()
@@ -249,11 +249,30 @@ describe('libp2pNetwork', () => {
     expect(hb.framesFrom('a').map(dec)).toEqual(Array.from({ length: 20 }, (_, i) => String(i)))
   })
 
+  it('emulated latency follows the injected clock, not the wall clock', async () => {
+    let nowMs = 1_000
+    const clock = { nowMs: () => nowMs }
+    const { netA, netB } = await pair(scratch, { a: { latencyMs: { b: 100 }, clock } })
+    nets.push(netA, netB)
+    const hb = new RecordingHandler()
+    await netA.start('a', new RecordingHandler())
+    await netB.start('b', hb)
+    await waitFor(() => netA.connected('b') && netB.connected('a'), 10_000, 'connection')
+    for (let i = 0; i < 5; i++) netA.send('b', enc(String(i)))
+    // Real time passes, the injected clock does not: the frames stay queued.
+    await sleep(400)
+    expect(hb.framesFrom('a').length).toBe(0)
+    nowMs += 100
+    await waitFor(() => hb.framesFrom('a').length === 5, 5000, 'frames once the clock moved')
+    expect(hb.framesFrom('a').map(dec)).toEqual(['0', '1', '2', '3', '4'])
+    await expect(libp2pNetwork({ clock: {} as never })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
+  })
+
   it('backpressure: send returns false above high water, then drain', async () => {
     const { netA, netB } = await pair(scratch, { a: { highWaterBytes: 64 * 1024, latencyMs: 50 } })
     nets.push(netA, netB)
-    const ha = new FakeHandler()
-    const hb = new FakeHandler()
+    const ha = new RecordingHandler()
+    const hb = new RecordingHandler()
     await netA.start('a', ha)
     await netB.start('b', hb)
     await waitFor(() => netA.connected('b'), 10_000, 'connection')
@@ -262,16 +281,16 @@ describe('libp2pNetwork', () => {
     while (netA.send('b', chunk)) sent++
     sent++ // the frame that returned false is still queued
     expect(sent).toBeLessThan(10)
-    await waitFor(() => ha.drains === 1, 5000, 'drain')
+    await waitFor(() => ha.drains.length === 1, 5000, 'drain')
     await waitFor(() => hb.framesFrom('a').length === sent, 5000, 'all frames')
-    expect(ha.drains).toBe(1)
+    expect(ha.drains.length).toBe(1)
   })
 
   it('backpressure without latency: a burst over high water returns false, drains, and arrives in order', async () => {
     const { netA, netB } = await pair(scratch, { a: { highWaterBytes: 256 * 1024 } })
     nets.push(netA, netB)
-    const ha = new FakeHandler()
-    const hb = new FakeHandler()
+    const ha = new RecordingHandler()
+    const hb = new RecordingHandler()
     await netA.start('a', ha)
     await netB.start('b', hb)
     await waitFor(() => netA.connected('b'), 10_000, 'connection')
@@ -284,13 +303,13 @@ describe('libp2pNetwork', () => {
       const ok = netA.send('b', frame(i++))
       if (!ok) {
         refusals++
-        const before = ha.drains
-        await waitFor(() => ha.drains > before, 5000, 'drain')
+        const before = ha.drains.length
+        await waitFor(() => ha.drains.length > before, 5000, 'drain')
       }
     }
     await waitFor(() => hb.framesFrom('a').length === total, 10_000, 'all frames')
     expect(refusals).toBeGreaterThan(0)
-    expect(ha.drains).toBe(refusals)
+    expect(ha.drains.length).toBe(refusals)
     hb.framesFrom('a').forEach((f, n) => expect(new DataView(f.buffer, f.byteOffset).getUint32(0)).toBe(n))
   })
 
@@ -316,8 +335,8 @@ describe('libp2pNetwork', () => {
       })
       const netA = await mk('a', 'b', logs[0]!)
       const netB = await mk('b', 'a', logs[1]!)
-      const ha = new FakeHandler()
-      const hb = new FakeHandler()
+      const ha = new RecordingHandler()
+      const hb = new RecordingHandler()
       await Promise.all([netA.start('a', ha), netB.start('b', hb)])
       await waitFor(() => netA.connected('b') && netB.connected('a'), 10_000, 'connection')
       await sleep(200)
@@ -345,16 +364,16 @@ describe('libp2pNetwork', () => {
     const eph = await libp2pNetwork({})
     nets.push(eph)
     expect(eph.peerId).toMatch(/^12D3KooW/)
-    await expect(eph.start('b', new FakeHandler())).resolves.toBeUndefined()
-    await expect(eph.start('b', new FakeHandler())).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
+    await expect(eph.start('b', new RecordingHandler())).resolves.toBeUndefined()
+    await expect(eph.start('b', new RecordingHandler())).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
   })
 
   it('a node without the swarm key cannot reach one that has it', async () => {
     await writeSwarmKeyFile(scratch.path('swarm.key'))
     const { netA, netB } = await pair(scratch, { a: { psk: scratch.path('swarm.key') } })
     nets.push(netA, netB)
-    const ha = new FakeHandler()
-    const hb = new FakeHandler()
+    const ha = new RecordingHandler()
+    const hb = new RecordingHandler()
     await netA.start('a', ha)
     await netB.start('b', hb)
     await sleep(1500)
@@ -365,10 +384,10 @@ describe('libp2pNetwork', () => {
     const ids = await keysFor(scratch, ['a', 'b'])
     // b is never started: a keeps dialing a dead address until stop().
     const net = await libp2pNetwork({ privateKey: scratch.path('a.key'), peers: [{ site: 'b', addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${ids['b']}`] }], dialIntervalMs: 10, maxDialIntervalMs: 20 })
-    await net.start('a', new FakeHandler())
+    await net.start('a', new RecordingHandler())
     await sleep(100)
     await Promise.all([net.stop(), net.stop()])
     await net.stop()
-    await expect(net.start('a', new FakeHandler())).rejects.toMatchObject({ code: 'CLOSED' })
+    await expect(net.start('a', new RecordingHandler())).rejects.toMatchObject({ code: 'CLOSED' })
   })
 })

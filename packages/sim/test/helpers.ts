@@ -1,29 +1,8 @@
-import type { NetworkHandler, SiteProgress } from '@causeway/core'
+import { RecordingHandler } from '../../../test/compliance/handler.js'
 
-/** A NetworkHandler that records everything and whose inspect() the test controls. */
-export interface FakeHandler {
-  handler: NetworkHandler
-  events: string[]
-  frames: Array<{ peer: string; bytes: Uint8Array }>
-  drains: string[]
-  progress: SiteProgress
-}
-
-export function fakeHandler(): FakeHandler {
-  const f: FakeHandler = {
-    events: [],
-    frames: [],
-    drains: [],
-    progress: { received: {}, applied: {}, idle: true },
-    handler: {
-      peerUp: (p) => f.events.push(`up:${p}`),
-      peerDown: (p) => f.events.push(`down:${p}`),
-      frame: (peer, bytes) => f.frames.push({ peer, bytes }),
-      drain: (p) => f.drains.push(p),
-      inspect: () => f.progress,
-    },
-  }
-  return f
+/** The one fake handler of the network tests (shared with libp2p's and the compliance suite): a fresh RecordingHandler (tests set its `progress` to steer settle()). */
+export function fakeHandler(): RecordingHandler {
+  return new RecordingHandler()
 }
 
 /** Lets queued microtasks (peer events) run. */
