@@ -73,6 +73,25 @@ function rowBaseOf(site: Site, table: string): string {
   return typeof mode === 'function' && (mode as { causewayOrmRowMerge?: boolean }).causewayOrmRowMerge === true ? table : `${SIBLINGS_PREFIX}orm/${table}`
 }
 
+/**
+ * Refuse to open over rows kept in the other layout (a site whose ormConflicts option was dropped,
+ * or added, after rows were written): its tables would look empty, and writes would fork them.
+ */
+async function checkLayout(site: Site, table: string, base: string): Promise<void> {
+  const other = base === table ? `${SIBLINGS_PREFIX}orm/${table}/` : `${table}/`
+  for await (const key of site.scanKeys(other, { limit: 8 })) {
+    if (base === table || rowValueOf(await site.session().get(key))) {
+      throw new CausewayError(
+        'INVALID_OPTIONS',
+        base === table
+          ? `site ${site.id}: rows of '${table}' are stored under '${other}' (sites opened without ormConflicts); open this site without ormConflicts`
+          : `site ${site.id}: rows of '${table}' are stored under '${other}' by an earlier layout; open every site with conflicts: ormConflicts(models) to keep using them`,
+        { details: { table, found: key } },
+      )
+    }
+  }
+}
+
 export async function openCausewayBackend(site: Site, models: readonly ModelInfo[], opts: CausewayBackendOptions = {}): Promise<Backend> {
   if (!site || typeof site.session !== 'function' || typeof site.ensureIndex !== 'function' || typeof site.conflictMode !== 'function') {
     throw new CausewayError('INVALID_OPTIONS', 'backend causeway needs { site } from openSite()')
@@ -89,6 +108,7 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
     }
   }
   const bases = new Map(models.map((m) => [m.table, rowBaseOf(site, m.table)]))
+  for (const m of models) await checkLayout(site, m.table, bases.get(m.table)!)
   const keyOf = (model: ModelInfo, pk: Scalar): string => rowKey(bases.get(model.table)!, pk)
   const lockTimeoutMs = opts.lockTimeoutMs ?? 5000
   const byTable = new Map(models.map((m) => [m.table, m]))

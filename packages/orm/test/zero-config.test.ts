@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { openSite } from 'causeway'
 import { createSimNetwork } from '@causeway/sim'
 import type { MergeFunction, Site } from '@causeway/core'
-import { openDatabase, type Database } from '../src/index.js'
+import { CausewayError, openDatabase, ormConflicts, type Database } from '../src/index.js'
 import { Item, item, models } from './models.js'
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -140,6 +140,36 @@ describe('causeway backend on sites opened without conflict configuration', () =
     db = await open(site)
     expect(await db.repository(Item).findOne({ id: 'vm1' })).toMatchObject({ rank: 5 })
     expect((await db.repository(Item).find({ where: { rank: 5 } })).map((x) => x.id)).toEqual(['vm1'])
+  })
+})
+
+describe('layout checks', () => {
+  it('refuses to open over rows of the other layout instead of showing empty tables', async () => {
+    const dir = tmpDir()
+    let site = await openSite({ id: 'l', dir, conflicts: ormConflicts(models) })
+    let db = await openDatabase({ backend: 'causeway', site, models })
+    await db.repository(Item).insert(item('vm1'))
+    await db.close()
+    await site.close()
+    // ormConflicts dropped from the configuration: the rows are still under items/.
+    site = await openSite({ id: 'l', dir })
+    let e = await openDatabase({ backend: 'causeway', site, models }).catch((x: unknown) => x)
+    expect(e).toBeInstanceOf(CausewayError)
+    expect((e as CausewayError).code).toBe('INVALID_OPTIONS')
+    // Other data under the table's prefix (not ORM rows) does not count.
+    await site.close()
+    const dir2 = tmpDir()
+    site = await openSite({ id: 'l', dir: dir2 })
+    await site.session().put('items/not-a-row', { hello: 1 })
+    db = await open(site)
+    await db.repository(Item).insert(item('vm2'))
+    await db.close()
+    await site.close()
+    // ...and the reverse: ormConflicts added after rows were written the new way.
+    site = await openSite({ id: 'l', dir: dir2, conflicts: ormConflicts(models) })
+    cleanups.push(() => site.close())
+    e = await openDatabase({ backend: 'causeway', site, models }).catch((x: unknown) => x)
+    expect((e as CausewayError).code).toBe('INVALID_OPTIONS')
   })
 })
 
