@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
- * `npm run bench [-- options]` — runs the benchmark suite and writes the results JSON and
- * docs/benchmarks.md. See `--help`.
+ * `npm run bench [-- options]` — runs the benchmark suite and writes the results JSON and the
+ * markdown report. Only a full run of every benchmark regenerates the committed full report
+ * (docs/benchmarks.md, its SVGs and benchmarks/results/latest.json); a quick, tiny or --only run
+ * writes its own report under benchmarks/results/ and says where. See `--help`.
  */
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
@@ -39,7 +41,28 @@ export interface CliOptions {
   resultsDir: string
   reps?: number
   progress?: boolean
+  /** Regenerate docs/benchmarks.md from an --only run of full mode (merged with the last full results). */
+  writeDocs: boolean
 }
+
+/** What a run reads and writes (see outputsOf). */
+export interface RunOutputs {
+  /** Whether this run regenerates the full report (docs/benchmarks.md and latest.json). */
+  writesDocs: boolean
+  /** The results JSON an --only run merges with. */
+  mergeFrom: string
+  /** The results JSON this run writes (the full report's data only when writesDocs). */
+  latest: string
+  /** The markdown report, unless --no-md. */
+  md: string | undefined
+}
+
+/** Injected by tests: the benchmarks to run and where the full report lives. */
+export interface CliDeps {
+  benchmarks: readonly Benchmark[]
+  docsReport: string
+}
+const defaultDeps: CliDeps = { benchmarks, docsReport: path.join(repoRoot, 'docs', 'benchmarks.md') }
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -48,16 +71,20 @@ const HELP = `Usage: npm run bench -- [options]
   --json <file>       also write the results JSON to <file>
   --list              list the benchmarks and exit
   --reps <n>          override the number of repetitions (1..100)
-  --md <file>         write the markdown report there (default docs/benchmarks.md)
+  --md <file>         write the markdown report there (default: docs/benchmarks.md for a full run,
+                      benchmarks/results/report-<mode>.md otherwise; never the full report's file
+                      from a quick, tiny or --only run)
   --no-md             do not regenerate the markdown report
+  --write-docs        with --only in full mode: regenerate docs/benchmarks.md (merged with the
+                      last full results); a full run without --only always does
   --results-dir <dir> where latest.json and timestamped results go (default benchmarks/results)
   --tiny              tiny parameters (harness self-test; numbers are meaningless)
   --no-progress       plain progress lines even on a terminal
   --help              this text
 `
 
-export function parseArgs(argv: string[]): CliOptions {
-  const o: CliOptions = { mode: 'full', list: false, help: false, noMd: false, resultsDir: defaultResultsDir }
+export function parseArgs(argv: string[], benchmarks: readonly Benchmark[] = defaultDeps.benchmarks): CliOptions {
+  const o: CliOptions = { mode: 'full', list: false, help: false, noMd: false, resultsDir: defaultResultsDir, writeDocs: false }
   const value = (i: number, flag: string): string => {
     const v = argv[i + 1]
     if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`)
@@ -91,6 +118,9 @@ export function parseArgs(argv: string[]): CliOptions {
       case '--no-md':
         o.noMd = true
         break
+      case '--write-docs':
+        o.writeDocs = true
+        break
       case '--results-dir':
         o.resultsDir = path.resolve(take())
         break
@@ -115,6 +145,8 @@ export function parseArgs(argv: string[]): CliOptions {
         throw new UsageError(`unknown option '${a}' (see --help)`)
     }
   }
+  if (o.writeDocs && o.mode !== 'full') throw new UsageError(`--write-docs needs a full run: a ${o.mode} run never replaces the full report`)
+  if (o.writeDocs && o.noMd) throw new UsageError('--write-docs and --no-md contradict each other')
   if (o.only) {
     const known = new Set(benchmarks.map((b) => b.name))
     const unknown = o.only.filter((n) => !known.has(n))
@@ -123,7 +155,30 @@ export function parseArgs(argv: string[]): CliOptions {
   return o
 }
 
-export function selectBenchmarks(o: CliOptions): Benchmark[] {
+/**
+ * Where a run's results go. The committed full report (docs/benchmarks.md, its SVGs, latest.json)
+ * is replaced only by a full run of every benchmark, or a full --only run given --write-docs; any
+ * other run gets files of its own under the results directory, so `--quick` can never overwrite
+ * the full figures with quick ones.
+ */
+export function outputsOf(o: CliOptions, docsReport = defaultDeps.docsReport): RunOutputs {
+  const writesDocs = o.mode === 'full' && (!o.only || o.writeDocs)
+  const tag = o.mode === 'full' ? 'partial' : o.mode
+  const fullLatest = path.join(o.resultsDir, 'latest.json')
+  const latest = writesDocs ? fullLatest : path.join(o.resultsDir, `latest-${tag}.json`)
+  // A full --only run refreshes some benchmarks of the full results; a quick one those of the last quick run.
+  const mergeFrom = o.mode === 'full' ? fullLatest : latest
+  let md: string | undefined
+  if (!o.noMd) {
+    md = o.md ? path.resolve(o.md) : writesDocs ? docsReport : path.join(o.resultsDir, `report-${tag}.md`)
+    if (!writesDocs && md === path.resolve(docsReport)) {
+      throw new UsageError(`only a full run writes ${path.relative(process.cwd(), docsReport)}${o.mode === 'full' ? ' (add --write-docs to regenerate it from an --only run)' : ''}`)
+    }
+  }
+  return { writesDocs, mergeFrom, latest, md }
+}
+
+export function selectBenchmarks(o: CliOptions, benchmarks: readonly Benchmark[] = defaultDeps.benchmarks): readonly Benchmark[] {
   if (o.only) return benchmarks.filter((b) => o.only!.includes(b.name))
   if (o.mode === 'quick') return benchmarks.filter((b) => b.quick)
   return benchmarks
@@ -214,10 +269,10 @@ function summaryText(report: Report): string {
  * run of the same mode (each result carries its own ranAt), so regenerating one benchmark does not
  * drop the rest of the report. Without --only the run stands alone.
  */
-function mergeWithLatest(o: CliOptions, results: BenchResult[]): BenchResult[] {
+function mergeWithLatest(o: CliOptions, results: BenchResult[], from: string, benchmarks: readonly Benchmark[]): BenchResult[] {
   if (!o.only) return results
   try {
-    const prev = JSON.parse(readFileSync(path.join(o.resultsDir, 'latest.json'), 'utf8')) as Report
+    const prev = JSON.parse(readFileSync(from, 'utf8')) as Report
     if (prev.schema !== 'causeway-bench/1' || prev.mode !== o.mode) return results
     const fresh = new Map(results.map((r) => [r.name, r]))
     const order = benchmarks.map((b) => b.name)
@@ -234,10 +289,13 @@ function pruneResults(dir: string, keep = 5): void {
   for (const f of files.slice(0, Math.max(0, files.length - keep))) rmSync(path.join(dir, f))
 }
 
-export async function main(argv = process.argv.slice(2)): Promise<number> {
+export async function main(argv = process.argv.slice(2), deps: CliDeps = defaultDeps): Promise<number> {
+  const { benchmarks } = deps
   let o: CliOptions
+  let out: RunOutputs
   try {
-    o = parseArgs(argv)
+    o = parseArgs(argv, benchmarks)
+    out = outputsOf(o, deps.docsReport)
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`bench: ${e.message}\n`)
@@ -256,7 +314,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   const machine = machineInfo()
   process.stderr.write(`Causeway benchmarks (${o.mode}) on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}\n`)
   const startedAt = new Date().toISOString()
-  const selected = selectBenchmarks(o)
+  const selected = selectBenchmarks(o, benchmarks)
   const results: BenchResult[] = []
   const progress = createProgress(process.stderr, o.progress ?? process.stderr.isTTY === true)
   for (const b of selected) {
@@ -264,7 +322,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
     results.push(await runBenchmark(b, o, progress))
     await cleanupAll()
   }
-  const report: Report = { schema: 'causeway-bench/1', startedAt, finishedAt: new Date().toISOString(), mode: o.mode, argv, machine, benchmarks: mergeWithLatest(o, results) }
+  const report: Report = { schema: 'causeway-bench/1', startedAt, finishedAt: new Date().toISOString(), mode: o.mode, argv, machine, benchmarks: mergeWithLatest(o, results, out.mergeFrom, benchmarks) }
   const errors = validateReport(report)
   if (errors.length) process.stderr.write(`warning: report has shape problems: ${errors.join(', ')}\n`)
 
@@ -272,15 +330,14 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   // indented, but arrays of numbers (chart points) on one line: small files, readable diffs
   const json = JSON.stringify(report, null, 1).replace(/\[\s+([-\d.eE+,\s]+?)\s+\]/g, (_, inner: string) => `[${inner.replace(/\s+/g, '')}]`)
   const stamp = startedAt.replace(/[:.]/g, '-')
-  const latest = path.join(o.resultsDir, 'latest.json')
+  const latest = out.latest
   writeFileSync(latest, json)
   writeFileSync(path.join(o.resultsDir, `results-${stamp}.json`), json)
   pruneResults(o.resultsDir)
   if (o.json) writeFileSync(path.resolve(o.json), json)
-  if (!o.noMd) {
-    const md = o.md ? path.resolve(o.md) : path.join(repoRoot, 'docs', 'benchmarks.md')
-    writeMarkdown(report, md, latest)
-    process.stderr.write(`report: ${path.relative(process.cwd(), md)}\n`)
+  if (out.md) {
+    writeMarkdown(report, out.md, latest)
+    process.stderr.write(`report: ${path.relative(process.cwd(), out.md)}${out.writesDocs ? '' : ` (a ${o.only ? 'partial' : o.mode} run: ${path.relative(process.cwd(), deps.docsReport)} is left as it is)`}\n`)
   }
   process.stdout.write(`\nMachine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}\n\n`)
   process.stdout.write(summaryText(report) + '\n\n')

@@ -175,7 +175,7 @@ export function renderMarkdown(report: Report, options: { figDir: string; figRel
     ['OS', m.os],
   ]))
   out.push('')
-  out.push('How to run: `npm run bench` (everything, tens of minutes), `npm run bench -- --quick` (a representative subset, under 5 minutes on 2 cores), `--only kv-micro,peers`, `--json out.json`, `--list`. PostgreSQL: `bash benchmarks/scripts/postgres.sh` (installs Debian\'s postgresql if missing and starts a throwaway server; the harness starts it itself when the binaries are present). Every benchmark runs a warm-up, then repeats (3 in quick mode, 5 in full mode) and reports the median with min–max; comparisons are ratios measured in the same run.')
+  out.push('How to run: `npm run bench` (everything, tens of minutes), `npm run bench -- --quick` (a representative subset, under 5 minutes on 2 cores), `--only kv-micro,peers`, `--json out.json`, `--list` (only a full run rewrites this page; quick and `--only` runs write their own report under `benchmarks/results/`). PostgreSQL: `bash benchmarks/scripts/postgres.sh` (installs Debian\'s postgresql if missing and starts a throwaway server; the harness starts it itself when the binaries are present). Every benchmark runs a warm-up, then repeats (3 in quick mode, 5 in full mode) and reports the median with min–max; comparisons are ratios measured in the same run.')
   out.push('')
   out.push('## Method')
   out.push('')
@@ -200,9 +200,13 @@ export function renderMarkdown(report: Report, options: { figDir: string; figRel
 
 /** Write docs/benchmarks.md (or `outFile`) from a report. */
 export function writeMarkdown(report: Report, outFile = path.join(repoRoot, 'docs', 'benchmarks.md'), resultsFile?: string): string {
-  const figDir = path.join(path.dirname(outFile), 'benchmarks')
+  // Figures go next to the report, in a directory named after it (docs/benchmarks.md -> docs/benchmarks/),
+  // so that two reports in one directory never delete each other's SVGs.
+  const base = path.basename(outFile)
+  const figRel = base.endsWith('.md') && base.length > 3 ? base.slice(0, -3) : `${base}-figures`
+  const figDir = path.join(path.dirname(outFile), figRel)
   const resultsRel = resultsFile ? path.relative(repoRoot, resultsFile) : 'benchmarks/results/latest.json'
-  const md = renderMarkdown(report, { figDir, figRel: 'benchmarks', resultsRel })
+  const md = renderMarkdown(report, { figDir, figRel, resultsRel })
   mkdirSync(path.dirname(outFile), { recursive: true })
   writeFileSync(outFile, md)
   return md

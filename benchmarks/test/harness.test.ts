@@ -98,7 +98,9 @@ describe('benchmark harness', () => {
     expect(['ok', 'partial', 'skipped', 'failed']).toContain(status)
     // a failed benchmark (a bug in the store) still yields a report; the exit code says so
     expect(code).toBe(status === 'failed' ? 1 : 0)
-    expect(existsSync(path.join(resultsDir, 'latest.json'))).toBe(true)
+    // a tiny run never replaces the full results (latest.json): it has its own file (issue #8 item 12)
+    expect(existsSync(path.join(resultsDir, 'latest-tiny.json'))).toBe(true)
+    expect(existsSync(path.join(resultsDir, 'latest.json'))).toBe(false)
     const text = readFileSync(md, 'utf8')
     expect(text).toContain('# Benchmarks')
     expect(text).toContain(report.machine.cpu)

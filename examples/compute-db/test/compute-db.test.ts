@@ -42,12 +42,15 @@ async function oneSiteEnv(clock: Clock): Promise<Env> {
   return { a: svc, b: svc, at: () => svc, sync: async () => {}, partition: () => {}, heal: () => {}, close: () => site.close() }
 }
 
-async function twoSiteEnv(clock: Clock): Promise<Env> {
+/** `legacy`: sites opened with ormConflicts (the earlier row layout); otherwise the documented `openSite({ id, network })`. */
+async function twoSiteEnv(clock: Clock, legacy = true): Promise<Env> {
   const net = createSimNetwork({ latencyMs: 25, jitterMs: 5, seed: 42 })
   const dbs: Database[] = []
   const sites = []
   for (const id of ['a', 'b']) {
-    const site = await openSite({ id, storage: 'memory', conflicts: ormConflicts(computeModels), network: net.adapter(id), heartbeatMs: 50 })
+    const site = legacy
+      ? await openSite({ id, storage: 'memory', conflicts: ormConflicts(computeModels), network: net.adapter(id), heartbeatMs: 50 })
+      : await openSite({ id, storage: 'memory', network: net.adapter(id), heartbeatMs: 50 })
     sites.push(site)
     dbs.push(await openDatabase({ backend: 'causeway', site, models: computeModels, clock }))
   }
@@ -103,6 +106,8 @@ describe.each([
   ['sqlite', sqliteEnv],
   ['causeway-1-site', oneSiteEnv],
   ['causeway-2-sites', twoSiteEnv],
+  // Issue #8 item 6: sites opened without any conflict configuration run the same suite.
+  ['causeway-2-sites-unconfigured', (clock: Clock) => twoSiteEnv(clock, false)],
 ])('compute-db on %s', (_name, make) => {
   let env: Env
   let clock: Clock

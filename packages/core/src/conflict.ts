@@ -29,7 +29,22 @@ function cmpSib(a: Sibling, b: Sibling): number {
 
 export type Resolver = (key: string) => ConflictMode
 
+/**
+ * Keys under this prefix keep concurrent values as siblings ('return-all') at every site, whatever
+ * its `conflicts` option says. The mode is part of the key, as an object's type is part of its
+ * identity in AntidoteDB, so that no site can store such a key differently: not a site configured
+ * otherwise, not a relay that never runs the application, not one that receives the first writes
+ * before the application registers anything. Meant for data that merges its siblings itself (the
+ * ORM's per-column rows): convergence then needs no configuration at all.
+ */
+export const SIBLINGS_PREFIX = '~siblings/'
+
 export function validateConflicts(opt: unknown): Resolver {
+  const configured = validateConfigured(opt)
+  return (key) => (key.startsWith(SIBLINGS_PREFIX) ? 'return-all' : configured(key))
+}
+
+function validateConfigured(opt: unknown): Resolver {
   const isMode = (m: unknown): m is ConflictMode => m === 'lww' || m === 'return-all' || typeof m === 'function'
   if (opt === undefined) return () => 'lww'
   if (isMode(opt)) return () => opt
@@ -45,6 +60,7 @@ export function validateConflicts(opt: unknown): Resolver {
     if (typeof o.prefixes !== 'object' || o.prefixes === null) throw new CausewayError('INVALID_OPTIONS', 'conflicts.prefixes must be an object')
     for (const [p, m] of Object.entries(o.prefixes)) {
       if (!isMode(m)) throw new CausewayError('INVALID_OPTIONS', `conflicts.prefixes['${p}'] is not a conflict mode`)
+      if (p.startsWith(SIBLINGS_PREFIX)) throw new CausewayError('INVALID_OPTIONS', `conflicts.prefixes['${p}']: keys under '${SIBLINGS_PREFIX}' always keep siblings; they cannot be configured`)
       prefixes.push([p, m])
     }
   }

@@ -118,6 +118,21 @@ export class CausalContext {
   }
 }
 
+/**
+ * A token for the union of the causal pasts of `tokens` (each from `session.context()`): a session
+ * continued from it depends on everything any of them had seen or written. Key observations are
+ * dropped: a session started from a join supersedes only what it reads itself. Throws INVALID_CONTEXT.
+ */
+export function joinContexts(tokens: Iterable<string>): string {
+  const out = new CausalContext()
+  for (const t of tokens) {
+    const c = CausalContext.decode(t)
+    for (const [s, q] of c.deps) out.addDep(s, q)
+    if (c.maxTime > out.maxTime) out.maxTime = c.maxTime
+  }
+  return out.encode()
+}
+
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256)
   for (let n = 0; n < 256; n++) {

@@ -1,14 +1,18 @@
 /**
- * Causeway backend: a row is one key `<table>/<pk>` holding a per-column-stamped value (merge.ts);
+ * Causeway backend: a row is one key `~siblings/orm/<table>/<pk>` holding a per-column-stamped value
+ * (merge.ts). Core keeps concurrent versions of keys under its SIBLINGS_PREFIX at every site, whatever
+ * the site's `conflicts`, and the ORM merges them when it reads (rowValueOf), so every site computes
+ * the same row with no configuration (a site opened with ormConflicts keeps the earlier layout
+ * `<table>/<pk>`, merged by the site);
  * secondary indexes are site-maintained (ensureIndex), so where/orderBy/limit/after run as index
  * range scans; a transaction is one atomic multi-key write; compare-and-swap is serialized per row
  * at the row's home site.
  */
-import { CausalContext, CausewayError, type Entry, type Session, type Site, type Value, type WriteOp } from '@causeway/core'
+import { CausewayError, joinContexts, SIBLINGS_PREFIX, type Entry, type Session, type Site, type Value, type WriteOp } from '@causeway/core'
 import type { Backend, Executor } from './backend.js'
 import { compareRows, compareStrings, isAfter, matches } from './eval.js'
 import { AFTER_SEP, encodeScalar, encodeTerm, rowKey, SEP } from './encode.js'
-import { isAlive, isRowValue, rowOf, type RowValue } from './merge.js'
+import { isAlive, rowOf, rowValueOf, type RowValue } from './merge.js'
 import type { ModelInfo } from './model.js'
 import { KeyedMutex } from './mutex.js'
 import {
@@ -36,24 +40,24 @@ interface SiteShared {
   mutex: KeyedMutex
   seq: Map<string, { next: number; limit: number }>
   /**
-   * The causal past of every completed ORM write at this site: per stream the highest write seq,
-   * and the highest Lamport time. Each write session starts from it, so a write depends on every
-   * write that completed before it began (what a client calling one after the other can observe),
-   * while writes in flight together are concurrent and share group commits.
+   * The causal past of every completed ORM write at this site, as an (opaque) context token joined
+   * from the writing sessions' contexts. Each write session starts from it, so a write depends on
+   * every write that completed before it began (what a client calling one after the other can
+   * observe), while writes in flight together are concurrent and share group commits.
    */
-  deps: Map<string, number>
-  maxTime: number
-  /** `deps` and `maxTime` as a context token (encoded once per change, not per session). */
   token?: string
+  /** Contexts of writes completed since `token` was last joined (joined lazily, at most JOIN_BATCH). */
+  pending: string[]
 }
 const shared = new WeakMap<Site, SiteShared>()
 function sharedOf(site: Site): SiteShared {
   let s = shared.get(site)
-  if (!s) shared.set(site, (s = { mutex: new KeyedMutex(), seq: new Map(), deps: new Map(), maxTime: 0 }))
+  if (!s) shared.set(site, (s = { mutex: new KeyedMutex(), seq: new Map(), pending: [] }))
   return s
 }
 
 const SEQ_BLOCK = 64
+const JOIN_BATCH = 64
 const MAX_KEY_BYTES = 1024
 
 type Ix = { name: string; columns: readonly string[] }
@@ -63,27 +67,33 @@ type Plan =
   | { kind: 'keys'; keys: string[] }
   | { kind: 'index'; index: Ix; ranges: Range[]; ordered: boolean; reverse: boolean; fixed: Map<string, Scalar> }
 
-/** Where the configured conflict mode of `key` can be read from a site (if it exposes it). */
-function conflictModeOf(site: Site, key: string): { known: boolean; mode?: unknown } {
-  const s = site as unknown as Record<string, unknown>
-  for (const fn of ['conflictMode', 'modeOf']) {
-    if (typeof s[fn] === 'function') return { known: true, mode: (s[fn] as (k: string) => unknown).call(site, key) }
+/** Where a model's rows live: see the file comment. */
+function rowBaseOf(site: Site, table: string): string {
+  const mode: unknown = site.conflictMode(`${table}/x`)
+  return typeof mode === 'function' && (mode as { causewayOrmRowMerge?: boolean }).causewayOrmRowMerge === true ? table : `${SIBLINGS_PREFIX}orm/${table}`
+}
+
+/**
+ * Refuse to open over rows kept in the other layout (a site whose ormConflicts option was dropped,
+ * or added, after rows were written): its tables would look empty, and writes would fork them.
+ */
+async function checkLayout(site: Site, table: string, base: string): Promise<void> {
+  const other = base === table ? `${SIBLINGS_PREFIX}orm/${table}/` : `${table}/`
+  for await (const key of site.scanKeys(other, { limit: 8 })) {
+    if (base === table || rowValueOf(await site.session().get(key))) {
+      throw new CausewayError(
+        'INVALID_OPTIONS',
+        base === table
+          ? `site ${site.id}: rows of '${table}' are stored under '${other}' (sites opened without ormConflicts); open this site without ormConflicts`
+          : `site ${site.id}: rows of '${table}' are stored under '${other}' by an earlier layout; open every site with conflicts: ormConflicts(models) to keep using them`,
+        { details: { table, found: key } },
+      )
+    }
   }
-  const opts = s['options'] as Record<string, unknown> | undefined
-  const cfg = (opts && typeof opts === 'object' && 'conflicts' in opts ? opts['conflicts'] : s['conflicts']) as unknown
-  if (cfg === undefined) return { known: false }
-  if (typeof cfg === 'string' || typeof cfg === 'function') return { known: true, mode: cfg }
-  if (cfg && typeof cfg === 'object') {
-    const c = cfg as { default?: unknown; prefixes?: Record<string, unknown> }
-    let best: string | undefined
-    for (const p of Object.keys(c.prefixes ?? {})) if (key.startsWith(p) && (best === undefined || p.length > best.length)) best = p
-    return { known: true, mode: best !== undefined ? c.prefixes![best] : (c.default ?? 'lww') }
-  }
-  return { known: false }
 }
 
 export async function openCausewayBackend(site: Site, models: readonly ModelInfo[], opts: CausewayBackendOptions = {}): Promise<Backend> {
-  if (!site || typeof site.session !== 'function' || typeof site.ensureIndex !== 'function') {
+  if (!site || typeof site.session !== 'function' || typeof site.ensureIndex !== 'function' || typeof site.conflictMode !== 'function') {
     throw new CausewayError('INVALID_OPTIONS', 'backend causeway needs { site } from openSite()')
   }
   for (const m of models) {
@@ -96,16 +106,10 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
         { details: { table: m.table, columns: u.columns } },
       )
     }
-    const probe = conflictModeOf(site, `${m.table}/x`)
-    if (probe.known && !(typeof probe.mode === 'function' && (probe.mode as { causewayOrmRowMerge?: boolean }).causewayOrmRowMerge === true)) {
-      throw new CausewayError(
-        'INVALID_OPTIONS',
-        `site ${site.id}: keys under '${m.table}/' must merge per column; open the site with ` +
-          `openSite({ id, conflicts: ormConflicts([${models.map((x) => x.table).join(', ')}]) })`,
-        { details: { table: m.table } },
-      )
-    }
   }
+  const bases = new Map(models.map((m) => [m.table, rowBaseOf(site, m.table)]))
+  for (const m of models) await checkLayout(site, m.table, bases.get(m.table)!)
+  const keyOf = (model: ModelInfo, pk: Scalar): string => rowKey(bases.get(model.table)!, pk)
   const lockTimeoutMs = opts.lockTimeoutMs ?? 5000
   const byTable = new Map(models.map((m) => [m.table, m]))
   const indexes = new Map<string, Ix[]>()
@@ -117,11 +121,11 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
       const cols = ix.columns
       await site.ensureIndex({
         name: ix.name,
-        prefix: `${m.table}/`,
+        prefix: `${bases.get(m.table)!}/`,
         fingerprint: `orm1:${cols.map((c) => `${c}:${m.columns.get(c)!.type}`).join(',')}`,
         terms: (_key: string, entry: Entry | undefined): string[] => {
-          const v = entry?.value
-          if (!isRowValue(v) || !isAlive(v)) return []
+          const v = rowValueOf(entry)
+          if (!v || !isAlive(v)) return []
           return [encodeTerm(cols.map((c) => v.c[c]?.[0] ?? null))]
         },
       })
@@ -134,31 +138,23 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
   // fresh session, and each transaction reads its rows under lock and commits through its own
   // session (so a put never claims to supersede a version its computation did not include), which
   // continues the causal past of the writes completed so far (see SiteShared.deps).
+  const joinPending = (): void => {
+    if (history.pending.length === 0) return
+    const all = history.token === undefined ? history.pending : [history.token, ...history.pending]
+    history.token = joinContexts(all)
+    history.pending = []
+  }
   const writeSession = (): Session => {
-    if (history.deps.size === 0 && history.maxTime === 0) return site.session()
-    if (history.token === undefined) {
-      const ctx = new CausalContext()
-      for (const [s, q] of history.deps) ctx.addDep(s, q)
-      ctx.maxTime = history.maxTime
-      history.token = ctx.encode()
-    }
+    joinPending()
+    if (history.token === undefined) return site.session()
     // A completed write can precede an earlier one of its stream that is still being applied (a
     // multi-shard write): the dependency then waits for that one, which is already on its way.
     return site.session({ context: history.token, waitMs: lockTimeoutMs })
   }
   /** After a session's write completed: later write sessions depend on it. */
   const wrote = (s: Session): void => {
-    const ctx = CausalContext.decode(s.context())
-    for (const [st, q] of ctx.deps) {
-      if ((history.deps.get(st) ?? 0) < q) {
-        history.deps.set(st, q)
-        history.token = undefined
-      }
-    }
-    if (ctx.maxTime > history.maxTime) {
-      history.maxTime = ctx.maxTime
-      history.token = undefined
-    }
+    history.pending.push(s.context())
+    if (history.pending.length >= JOIN_BATCH) joinPending()
   }
   let closed = false
   const check = (): void => {
@@ -215,9 +211,9 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
     const pk = model.primaryKey
     if (eq.has(pk)) {
       const v = eq.get(pk)!
-      return { kind: 'keys', keys: v === null ? [] : [rowKey(model.table, v)] } // a primary key is never NULL
+      return { kind: 'keys', keys: v === null ? [] : [keyOf(model, v)] } // a primary key is never NULL
     }
-    if (inn.has(pk)) return { kind: 'keys', keys: [...new Set(inn.get(pk)!.filter((v) => v !== null).map((v) => rowKey(model.table, v)))] }
+    if (inn.has(pk)) return { kind: 'keys', keys: [...new Set(inn.get(pk)!.filter((v) => v !== null).map((v) => keyOf(model, v)))] }
 
     type Cand = { plan: Extract<Plan, { kind: 'index' }>; score: number }
     const cands: Cand[] = []
@@ -313,14 +309,17 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
     }
     if (missing.length) {
       const got = await site.session().getMany(missing)
-      for (const [k, e] of got) if (isRowValue(e.value)) out.set(k, e.value)
+      for (const [k, e] of got) {
+        const v = rowValueOf(e)
+        if (v) out.set(k, v)
+      }
     }
     return out
   }
 
   async function select(node: SelectNode, overlay: Overlay | null): Promise<CanonRow[]> {
     const model = modelOf(node.table)
-    const pending = overlay ? [...overlay.keys()].filter((k) => k.startsWith(`${model.table}/`)) : []
+    const pending = overlay ? [...overlay.keys()].filter((k) => k.startsWith(`${bases.get(model.table)!}/`)) : []
     const p = plan(model, node.where, node.orderBy)
     const want = node.limit === null ? Infinity : node.offset + node.limit
     if (want === 0) return []
@@ -443,7 +442,10 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
       })
       if (missing.length) {
         const got = await this.writer().getMany(missing)
-        for (const [k, e] of got) if (isRowValue(e.value)) out.set(k, e.value)
+        for (const [k, e] of got) {
+        const v = rowValueOf(e)
+        if (v) out.set(k, v)
+      }
       }
       return out
     }
@@ -524,7 +526,7 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
         p.kind === 'keys'
           ? p.keys
           : (await select({ kind: 'select', table: model.table, where, orderBy: [], limit: null, offset: 0, after: null }, this.pending)).map((r) =>
-              rowKey(model.table, r[model.primaryKey] as Scalar),
+              keyOf(model, r[model.primaryKey] as Scalar),
             )
       await this.lock(keys)
       const cur = await this.current(keys)
@@ -572,7 +574,7 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
   }
 
   function checkedKey(model: ModelInfo, pk: Scalar): string {
-    const k = rowKey(model.table, pk)
+    const k = keyOf(model, pk)
     if (Buffer.byteLength(k, 'utf8') > MAX_KEY_BYTES) {
       throw new CausewayError('INVALID_ROW', `${model.table}: primary key too long (key over ${MAX_KEY_BYTES} bytes)`)
     }
@@ -604,7 +606,7 @@ export async function openCausewayBackend(site: Site, models: readonly ModelInfo
 
   async function homeSite(table: string, pk: string | number, overlay: Overlay | null): Promise<string | undefined> {
     const model = modelOf(table)
-    const k = rowKey(model.table, pk)
+    const k = keyOf(model, pk)
     const v = (await fetch([k], overlay)).get(k)
     return v && isAlive(v) ? v.i[2] : undefined
   }

@@ -12,7 +12,7 @@
  * its incarnation is newer than its delete marker, so a hard delete wins over concurrent updates
  * (updates never touch `i`) and a later re-insert of the same key brings it back.
  */
-import type { ConflictMode, ConflictOption, MergeFunction, Value } from '@causeway/core'
+import type { ConflictMode, ConflictOption, Entry, MergeFunction, Value } from '@causeway/core'
 import type { AnyModel } from './model.js'
 import type { CanonRow, CanonValue } from './nodes.js'
 
@@ -79,6 +79,22 @@ function mergeRows(a: RowValue, b: RowValue): RowValue {
 }
 
 /**
+ * The row an entry holds: its concurrent siblings (rows live under core's SIBLINGS_PREFIX, where
+ * every site keeps them) merged here, so the result is the same at every site that holds the same
+ * siblings. Under a site configured with rowMerge (ormConflicts) the site has merged them already.
+ */
+export function rowValueOf(entry: Entry | undefined): RowValue | undefined {
+  if (!entry) return undefined
+  if (!entry.siblings) return isRowValue(entry.value) ? entry.value : undefined
+  let out: RowValue | undefined
+  for (const s of entry.siblings) {
+    if (!isRowValue(s.value)) continue
+    out = out ? mergeRows(out, s.value) : s.value
+  }
+  return out
+}
+
+/**
  * The merge function for ORM rows: pass it to openSite for the ORM tables' prefixes (see
  * ormConflicts). Values that are not ORM rows fall back to a deterministic choice.
  */
@@ -99,7 +115,10 @@ export const rowMerge: MergeFunction & { readonly causewayOrmRowMerge: true } = 
  * Conflict configuration for openSite: per-column merge for every ORM table, `base` (default
  * 'lww') for everything else.
  *
- *   const site = await openSite({ id: 'paris', conflicts: ormConflicts([Instance, InstanceMetadata]) })
+ * @deprecated Not needed: rows live under core's SIBLINGS_PREFIX, which keeps concurrent versions
+ * at every site whatever its configuration, and the ORM merges them. A site opened with it keeps
+ * the earlier layout (rows at `<table>/<pk>`, merged by the site) so that its existing data stays
+ * readable; every site of a deployment must then use it (conflicts must agree anyway).
  */
 export function ormConflicts(models: readonly AnyModel[], base: ConflictOption = 'lww'): ConflictOption {
   const prefixes: Record<string, ConflictMode> = {}

@@ -189,12 +189,28 @@ describe('causeway backend: setup checks and plans', () => {
     await db.close()
   })
 
-  it('requires the ORM merge to be configured on the site', async () => {
-    const site = await openSite({ id: 'plain', storage: 'memory' })
-    open.push(() => site.close())
-    const e = await codeOf(openDatabase({ backend: 'causeway', site, models }))
-    expect(e?.code).toBe('INVALID_OPTIONS')
-    expect(e?.message).toMatch(/ormConflicts/)
+  // Issue #8 item 6: this used to refuse a site opened without ormConflicts (INVALID_OPTIONS).
+  it('needs no conflict configuration; a site opened with ormConflicts keeps the earlier layout', async () => {
+    const plain = await openSite({ id: 'plain', storage: 'memory' })
+    const legacy = await openSite({ id: 'legacy', storage: 'memory', conflicts: ormConflicts(models) })
+    open.push(async () => {
+      await plain.close()
+      await legacy.close()
+    })
+    for (const site of [plain, legacy]) {
+      const db = await openDatabase({ backend: 'causeway', site, models })
+      await db.repository(Item).insert(item('vm1', { rank: 3 }))
+      expect(await db.repository(Item).findOne({ id: 'vm1' })).toMatchObject({ rank: 3 })
+      await db.close()
+    }
+    const keys = async (site: Site, prefix: string): Promise<string[]> => {
+      const out: string[] = []
+      for await (const k of site.scanKeys(prefix)) out.push(k)
+      return out
+    }
+    expect(await keys(plain, '~siblings/orm/items/')).toEqual(['~siblings/orm/items/vm1'])
+    expect(await keys(plain, 'items/')).toEqual([])
+    expect(await keys(legacy, 'items/')).toEqual(['items/vm1'])
     expect(typeof ormConflicts(models)).toBe('object')
     expect((ormConflicts(models) as { prefixes: Record<string, unknown> }).prefixes['items/']).toBe(rowMerge)
   })

@@ -5,6 +5,7 @@ import { createSimNetwork } from '@causeway/sim'
 import type { Site, Value } from '@causeway/core'
 import { CausewayError, defineModel, openDatabase, ormConflicts, rowMerge, type Database } from '../src/index.js'
 import { encodeTerm, rowKey } from '../src/encode.js'
+import { rowValueOf } from '../src/merge.js'
 
 const P = defineModel({
   table: 'p',
@@ -174,7 +175,12 @@ describe('properties', () => {
     )
   })
 
-  it('on several sites, after settle every site returns the same rows and the indexes agree with the rows', async () => {
+  // legacy: sites opened with ormConflicts (rows at p/..., merged by the site); otherwise opened
+  // without configuration (rows under ~siblings/orm/p/..., siblings merged by the ORM; issue #8 item 6).
+  it.each([
+    ['opened with ormConflicts', true],
+    ['opened without conflict configuration', false],
+  ] as const)('on several sites %s, after settle every site returns the same rows and the indexes agree with the rows', async (_name, legacy) => {
     const siteOp = fc.oneof(
       { weight: 6, arbitrary: fc.tuple(fc.integer({ min: 0, max: 2 }), opArb) },
       { weight: 1, arbitrary: fc.tuple(fc.constant(-1), fc.constant({ op: 'partition' })) },
@@ -184,7 +190,9 @@ describe('properties', () => {
       fc.asyncProperty(fc.array(siteOp, { minLength: 1, maxLength: 20 }), fc.integer({ min: 0, max: 2 }), async (ops, cut) => {
         const net = createSimNetwork({ latencyMs: 5, jitterMs: 3, seed: 11 })
         const ids = ['a', 'b', 'c']
-        const sites = await Promise.all(ids.map((i) => openSite({ id: i, storage: 'memory', shards: 2, conflicts: ormConflicts(models), network: net.adapter(i), heartbeatMs: 20 })))
+        const sites = await Promise.all(
+          ids.map((i) => openSite({ id: i, storage: 'memory', shards: 2, ...(legacy ? { conflicts: ormConflicts(models) } : {}), network: net.adapter(i), heartbeatMs: 20 })),
+        )
         const dbs = await Promise.all(sites.map((site) => openDatabase({ backend: 'causeway', site, models })))
         try {
           for (const [i, op] of ops) {
@@ -197,7 +205,7 @@ describe('properties', () => {
           const all = await Promise.all(dbs.map((db) => db.repository(P).find({ withDeleted: true })))
           expect(all[1]).toEqual(all[0])
           expect(all[2]).toEqual(all[0])
-          for (const site of sites) await checkIndexes(site)
+          for (const site of sites) await checkIndexes(site, legacy ? 'p' : '~siblings/orm/p')
           // Indexed queries agree with filtering the full table.
           for (const db of dbs) {
             const rows = all[0]!.filter((r) => r.deleted === 0)
@@ -223,12 +231,12 @@ function cmpNullsLastDesc(a: number | null, b: number | null): number {
 }
 
 /** Every index holds exactly the terms of the live rows the site holds. */
-async function checkIndexes(site: Site): Promise<void> {
+async function checkIndexes(site: Site, base = 'p'): Promise<void> {
   const session = site.session()
   const keys: string[] = []
-  for await (const k of site.scanKeys('p/')) keys.push(k)
+  for await (const k of site.scanKeys(`${base}/`)) keys.push(k)
   const got = await session.getMany(keys)
-  const live = [...got.values()].filter((e) => {
+  const live = [...got.values()].map((e) => ({ value: rowValueOf(e)! })).filter((e) => {
     const v = e.value as { i: [number, string]; d?: [number, string] }
     return !v.d || v.i[0] > v.d[0] || (v.i[0] === v.d[0] && v.i[1] > v.d[1])
   })
@@ -238,7 +246,7 @@ async function checkIndexes(site: Site): Promise<void> {
     for await (const { term, key } of site.scanIndex(name)) entries.push(`${term}|${key}`)
     const expected = live.map((e) => {
       const c = (e.value as { c: Record<string, [unknown]> }).c
-      return `${encodeTerm(cols.map((x) => (c[x]?.[0] ?? null) as never))}|${rowKey('p', c['id']![0] as string)}`
+      return `${encodeTerm(cols.map((x) => (c[x]?.[0] ?? null) as never))}|${rowKey(base, c['id']![0] as string)}`
     })
     expect(entries.sort()).toEqual(expected.sort())
   }
