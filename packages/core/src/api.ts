@@ -49,6 +49,18 @@ export interface OpenSiteOptions {
    * Weakens causality for those keys only: a later write may be visible without the expired one.
    */
   ttl?: Record<string, number>
+  /**
+   * How far ahead of this site's physical clock a time from outside (a context token, a peer's
+   * write) may be, in ms (default 60_000). Beyond it a token is refused with CLOCK_SKEW and a
+   * peer's write waits (asked for again at heartbeats) until this site's clock catches up.
+   */
+  maxClockSkewMs?: number
+  /**
+   * When a peer claims more of this site's own stream than this site holds (restored from a
+   * backup), new writes to that stream wait while the entries are fetched from the peer; after this
+   * many ms without them the peer is treated as faulty and writing resumes (default 10_000).
+   */
+  recoveryTimeoutMs?: number
   /** Log sink for dropped frames and peer errors (default: silent). */
   logger?: Logger
 }

@@ -4,7 +4,7 @@ import type { Dot, StreamId } from './context.js'
 import { decodeEntry, type WriteEntry, type WriteEntryOp } from './entry.js'
 import { ROUND_BYTES, ROUND_ENTRIES, ROUND_SHARE_BYTES_MIN, ROUND_SHARE_ENTRIES_MIN } from './limits.js'
 import type { Shard } from './shard.js'
-import type { RingItem, Streams } from './streams.js'
+import { appliesFromLog, type RingItem, type Streams, type StreamState } from './streams.js'
 
 /** What the applier needs from its site. */
 export interface ApplierHost {
@@ -16,6 +16,8 @@ export interface ApplierHost {
   stopped(): boolean
   /** A storage failure: the site stops. */
   fail(e: unknown): void
+  /** Entries of one of this site's own streams were applied (fetched back after a restore). */
+  ownApplied(s: StreamState): void
 }
 
 interface ReadyLocal {
@@ -102,7 +104,7 @@ export class Applier {
     const inRound = new Map<StreamId, number>()
     const satisfied = (d: Dot): boolean => this.streams.av(d[0]) >= d[1] || (inRound.get(d[0]) ?? 0) >= d[1]
     let progress = true
-    const pendingStreams = [...this.streams.values()].filter((s) => s.origin !== this.host.siteId && s.next <= s.rv)
+    const pendingStreams = [...this.streams.values()].filter(appliesFromLog)
     // Rotate the starting stream each round so a busy stream cannot starve the others of the budget.
     const start = pendingStreams.length > 0 ? this.rounds++ % pendingStreams.length : 0
     const remote = [...pendingStreams.slice(start), ...pendingStreams.slice(0, start)]
@@ -158,7 +160,8 @@ export class Applier {
     const touched: Array<Set<string>> = this.shards.map(() => new Set())
     const pending: Promise<unknown>[] = []
     for (const e of ready) {
-      this.host.clock.observe(e.time)
+      // Admitted within the skew bound when received; trusted now (the physical clock may have stepped back).
+      this.host.clock.restore(e.time)
       const byShard = new Map<number, WriteEntryOp[]>()
       for (const op of e.ops) {
         const d = this.streams.shardOf(op.key)
@@ -180,6 +183,7 @@ export class Applier {
     // Visible all together.
     for (let d = 0; d < this.shards.length; d++) if (touched[d]!.size > 0) this.shards[d]!.installStaged(touched[d]!)
     for (const e of ready) this.streams.markApplied(this.streams.stream(e.stream), e.seq)
+    for (const e of ready) if (e.site === this.host.siteId) this.host.ownApplied(this.streams.stream(e.stream))
     for (const l of localDone) l.resolve()
     this.afterApplied(ready)
     return true

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'ADDRESS_IN_USE'
   | 'PEER_REFUSED'
   | 'NOT_FOUND'
+  | 'CLOCK_SKEW'
   | (string & {})
 
 /**

@@ -36,6 +36,20 @@ export const FRAME_BYTES = 1 * MiB
 /** Frames from one peer waiting to be processed; beyond this they are dropped and nacked. */
 export const MAX_INBOUND_FRAMES = 256
 
+// ---------------------------------------------------------------- hostile or broken peers
+
+/** Invalid frames or entries from one peer within BAD_FRAME_WINDOW_MS before it is disconnected. */
+export const MAX_BAD_FRAMES = 32
+export const BAD_FRAME_WINDOW_MS = 60_000
+/** How long a peer found faulty is ignored (its frames dropped, its connections hung up). */
+export const FAULTY_COOLDOWN_MS = 60_000
+/** A peer's bad input is logged at most once per reason per this interval. */
+export const PEER_WARN_INTERVAL_MS = 10_000
+/** Default of `recoveryTimeoutMs`: how long writes wait for the entries a peer claims of our own stream. */
+export const RECOVERY_TIMEOUT_MS_DEFAULT = 10_000
+/** Default of `maxClockSkewMs` (the bound itself lives with the clock, clock.ts). */
+export { DEFAULT_MAX_CLOCK_SKEW_MS as MAX_CLOCK_SKEW_MS_DEFAULT } from './clock.js'
+
 // ---------------------------------------------------------------- streams and applying
 
 /** Entries kept in memory per stream for live relaying and applying without a log read. */

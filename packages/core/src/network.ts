@@ -51,6 +51,11 @@ export interface NetworkAdapter {
   readonly maxFrameBytes?: number
   /** Is there a live connection to this peer right now? */
   connected(peer: string): boolean
+  /**
+   * Hang up on a peer that misbehaves (it may reconnect; the engine ignores it for a while).
+   * Optional: a network without it keeps the connection and the engine drops the peer's frames.
+   */
+  disconnect?(peer: string): void
   /** Stop: close connections, release ports. Idempotent. */
   stop(): Promise<void>
 }

@@ -14,6 +14,8 @@ import {
   MAX_VALUE_BYTES_DEFAULT,
   SHARDS_DEFAULT,
   SHARDS_MAX,
+  MAX_CLOCK_SKEW_MS_DEFAULT,
+  RECOVERY_TIMEOUT_MS_DEFAULT,
 } from './limits.js'
 import type { NetworkAdapter } from './network.js'
 import { isStorageOption, type StorageOption } from './storage/index.js'
@@ -37,6 +39,8 @@ export interface ValidOptions {
   heartbeatMs: number
   logger: Logger
   ttl: Record<string, number>
+  maxClockSkewMs: number
+  recoveryTimeoutMs: number
 }
 
 export function validateOptions(o: unknown): ValidOptions {
@@ -71,6 +75,10 @@ export function validateOptions(o: unknown): ValidOptions {
   const ttl = x.ttl ?? {}
   if (typeof ttl !== 'object' || ttl === null) bad('ttl must be an object of prefix -> ms')
   for (const [p, ms] of Object.entries(ttl)) if (typeof ms !== 'number' || !(ms > 0)) bad(`ttl['${p}'] must be a number of ms > 0`)
+  const maxClockSkewMs = x.maxClockSkewMs ?? MAX_CLOCK_SKEW_MS_DEFAULT
+  if (!Number.isSafeInteger(maxClockSkewMs) || maxClockSkewMs < 0 || maxClockSkewMs > 366 * 24 * 3600_000) bad('maxClockSkewMs must be an integer number of ms in 0..1 year')
+  const recoveryTimeoutMs = x.recoveryTimeoutMs ?? RECOVERY_TIMEOUT_MS_DEFAULT
+  if (typeof recoveryTimeoutMs !== 'number' || !(recoveryTimeoutMs > 0)) bad('recoveryTimeoutMs must be a number of ms > 0')
   return {
     id: x.id,
     dir: x.dir,
@@ -85,5 +93,7 @@ export function validateOptions(o: unknown): ValidOptions {
     heartbeatMs,
     logger: x.logger ?? silentLogger,
     ttl,
+    maxClockSkewMs,
+    recoveryTimeoutMs,
   }
 }

@@ -20,4 +20,12 @@ export interface PeerLink {
   repump: boolean
   inbound: Promise<void>
   inboundDepth: number
+  /** Streams whose next entry from this peer carried a time too far ahead: asked for again at heartbeats. */
+  deferred: Set<StreamId>
+  /** The peer's own streams it asked us to send back to it (it is recovering them). */
+  pulls: Set<StreamId>
+  badFrames: number
+  badSinceMs: number
+  /** Ignored (frames dropped, connections hung up) until then. */
+  faultyUntilMs: number
 }

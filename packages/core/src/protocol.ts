@@ -16,6 +16,7 @@ export type Report = { site: string; epoch: number; av: Vector }
  * - writes: encoded WriteEntry bytes, in stream order per stream.
  * - ack: my received vector advanced durably (lets the sender trim its log and count pendingOut).
  * - nack: I dropped entries of `stream` after a gap; resend from `have` + 1.
+ * - pull: send me back my own `stream` after `have` (I lost entries you hold: restored from a backup).
  * - beat: heartbeat with my received vector and direct upstreams (aliveness, relay pruning), and
  *   applied-vector reports of sites (mine and relayed ones, newest epoch wins) for causal stability.
  */
@@ -25,6 +26,7 @@ export type Frame =
   | { t: 'ack'; rv: Vector }
   | { t: 'nack'; stream: StreamId; have: number }
   | { t: 'beat'; rv: Vector; ups: string[]; reports: Report[] }
+  | { t: 'pull'; stream: StreamId; have: number }
 
 export const MAX_FRAME_ENTRIES = 4096
 const SITE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
@@ -41,6 +43,8 @@ export function encodeFrame(f: Frame): Uint8Array {
       return encode([3, f.stream, f.have])
     case 'beat':
       return encode([4, f.rv, f.ups, f.reports.map((r) => [r.site, r.epoch, r.av])])
+    case 'pull':
+      return encode([5, f.stream, f.have])
   }
 }
 
@@ -95,6 +99,9 @@ export function decodeFrame(bytes: Uint8Array): Frame {
           return { site: r[0], epoch: r[1] as number, av: vector(r[2]) }
         }),
       }
+    case 5:
+      if (x.length !== 3 || !isStreamId(x[1]) || !(x[2] === 0 || isSeq(x[2]))) throw bad('pull')
+      return { t: 'pull', stream: x[1], have: x[2] as number }
     default:
       throw bad('type')
   }

@@ -3,7 +3,10 @@ import type { StreamId } from './context.js'
 import { decodeValue } from './codec.js'
 import { decodeEntry, type WriteEntry } from './entry.js'
 import { CausewayError } from './errors.js'
-import { MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES } from './limits.js'
+import type { LamportClock } from './clock.js'
+import { BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, PEER_WARN_INTERVAL_MS } from './limits.js'
+import { OwnRecovery } from './own-recovery.js'
+import { RateLimitedLog } from './ratelog.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Report, type Vector } from './protocol.js'
 import { type PeerLink } from './peer-link.js'
@@ -37,6 +40,10 @@ export interface ReplicationHost {
   readonly maxValueBytes: number
   readonly log: Logger
   readonly wall: Clock
+  readonly clock: LamportClock
+  readonly shardCount: number
+  /** How long writes wait for entries a peer claims of our own stream (recoveryTimeoutMs). */
+  readonly recoveryTimeoutMs: number
   /** ttl rules, longest prefix first. */
   readonly ttlRules: ReadonlyArray<[string, number]>
   closed(): boolean
@@ -49,6 +56,9 @@ export interface ReplicationHost {
 export class Replication implements NetworkHandler {
   private readonly peers = new Map<string, PeerLink>()
   private readonly sender: Sender
+  /** Warnings about what peers send, rate-limited per peer and reason. */
+  private readonly peerLog: RateLimitedLog
+  readonly recovery: OwnRecovery
 
   constructor(
     private readonly host: ReplicationHost,
@@ -56,6 +66,23 @@ export class Replication implements NetworkHandler {
     private readonly gossip: Gossip,
   ) {
     this.sender = new Sender(host, streams, this.peers, (peer) => this.peerConfig(peer), (p, f) => this.send(p, f))
+    this.peerLog = new RateLimitedLog(host.log, host.wall, PEER_WARN_INTERVAL_MS)
+    this.recovery = new OwnRecovery(
+      {
+        siteId: host.siteId,
+        shardCount: host.shardCount,
+        log: host.log,
+        wall: host.wall,
+        timeoutMs: host.recoveryTimeoutMs,
+        pull: (peer, stream, have) => {
+          const p = this.peers.get(peer)
+          if (p?.up) this.send(p, { t: 'pull', stream, have })
+        },
+        faulty: (peer, why) => this.markFaulty(peer, why),
+        kickApply: () => host.kickApply(),
+      },
+      streams,
+    )
   }
 
   /** Send the log entries every peer lacks. */
@@ -99,6 +126,11 @@ export class Replication implements NetworkHandler {
         repump: false,
         inbound: Promise.resolve(),
         inboundDepth: 0,
+        deferred: new Set(),
+        pulls: new Set(),
+        badFrames: 0,
+        badSinceMs: 0,
+        faultyUntilMs: 0,
       }
       this.peers.set(peer, p)
     }
@@ -133,6 +165,10 @@ export class Replication implements NetworkHandler {
       return
     }
     const p = this.link(peer)
+    if (p.faultyUntilMs > this.host.wall.nowMs()) {
+      this.host.network?.disconnect?.(peer)
+      return
+    }
     p.up = true
     p.helloIn = false
     p.blocked = false
@@ -150,6 +186,8 @@ export class Replication implements NetworkHandler {
     p.helloIn = false
     p.blocked = false
     p.cursor.clear()
+    p.pulls.clear()
+    p.deferred.clear()
     if (!this.host.closed()) this.broadcastBeat()
   }
 
@@ -186,13 +224,15 @@ export class Replication implements NetworkHandler {
     const cfg = this.peerConfig(peer)
     if (!cfg) return
     const p = this.link(peer)
-    p.lastSeenAt = this.host.wall.nowMs()
+    const now = this.host.wall.nowMs()
+    if (p.faultyUntilMs > now) return
+    p.lastSeenAt = now
     p.everSeen = true
     let f: Frame
     try {
       f = decodeFrame(bytes)
     } catch (e) {
-      this.host.log.warn({ peer, err: (e as Error).message }, 'dropped an invalid frame')
+      this.badInput(p, 'frame', (e as Error).message)
       return
     }
     switch (f.t) {
@@ -201,15 +241,6 @@ export class Replication implements NetworkHandler {
           this.host.log.warn({ peer, site: f.site, version: f.v }, 'hello from an unexpected site or protocol version: ignored')
           return
         }
-        for (const [sid, q] of f.rv) {
-          if (sid.startsWith(this.host.siteId + '/') && q > (this.streams.get(sid)?.rv ?? 0)) {
-            // The peer holds more of our own writes than we do: our data is older than what we
-            // acknowledged (restored from an old backup?). Writing on would reuse sequence numbers
-            // the peer already has, so its copies would silently win. Stop and say so.
-            this.host.fail(new CausewayError('STORAGE_ERROR', `site ${this.host.siteId} holds stream ${sid} only up to ${this.streams.get(sid)?.rv ?? 0} but peer ${peer} has ${q}: this site's data is older than what it acknowledged; restore it from its peers, not from a backup`))
-            return
-          }
-        }
         p.helloIn = true
         p.theirAccepts = f.accepts
         p.theirSends = f.sends
@@ -217,17 +248,39 @@ export class Replication implements NetworkHandler {
         p.known = new Map(f.rv)
         p.cursor.clear()
         p.ups = new Set(f.ups)
+        // A peer holding more of our own streams than we do: fetch them back (own-recovery.ts).
+        this.recovery.claims(peer, f.rv)
         void this.sender.pump(p)
         return
       case 'beat':
         for (const [s, q] of f.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
         p.ups = new Set(f.ups)
         this.gossip.record(f.reports)
+        this.recovery.claims(peer, f.rv)
         void this.sender.pump(p)
         return
       case 'ack':
         for (const [s, q] of f.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
+        for (const sid of p.pulls) if ((p.known.get(sid) ?? 0) >= (this.streams.get(sid)?.rv ?? 0)) p.pulls.delete(sid)
         return
+      case 'pull': {
+        // The peer lost part of its own stream (restored from a backup): send it back what we hold.
+        if (!f.stream.startsWith(peer + '/')) {
+          this.badInput(p, 'pull', `pull of stream ${f.stream}, which is not the peer's own`)
+          return
+        }
+        const s = this.streams.get(f.stream)
+        if (!s || s.rv <= f.have) return
+        if (s.gc > f.have) {
+          this.peerLog.warn(peer, 'pull-trimmed', { stream: f.stream, have: f.have, trimmedTo: s.gc }, 'a peer asks for entries of its own stream that this site has trimmed')
+          return
+        }
+        p.pulls.add(f.stream)
+        p.known.set(f.stream, f.have)
+        p.cursor.set(f.stream, f.have)
+        void this.sender.pump(p)
+        return
+      }
       case 'nack': {
         p.known.set(f.stream, f.have)
         p.cursor.set(f.stream, f.have)
@@ -257,6 +310,7 @@ export class Replication implements NetworkHandler {
     if (this.host.closed() || this.host.failed()) return
     const groups = new Map<StreamState, Array<{ seq: number; bytes: Uint8Array; time: number; entry: WriteEntry }>>()
     const nacked = new Set<StreamId>()
+    const refused = new Set<StreamId>()
     for (const bytes of raw) {
       let entry: WriteEntry
       try {
@@ -265,13 +319,24 @@ export class Replication implements NetworkHandler {
         // The one validation of a replicated value: reads trust what the site stored.
         for (const op of entry.ops) if (op.value !== undefined) decodeValue(op.value)
       } catch (e) {
-        this.host.log.warn({ peer: p.id, err: (e as Error).message }, 'dropped an invalid write entry')
+        this.badInput(p, 'entry', (e as Error).message)
         continue
       }
-      if (entry.site === this.host.siteId) continue // our own stream: we are its source of truth
+      // Our own stream: we are its source of truth, unless we are fetching entries we lost.
+      if (entry.site === this.host.siteId && !this.streams.get(entry.stream)?.recovery) continue
+      if (refused.has(entry.stream)) continue
       if ((p.known.get(entry.stream) ?? 0) < entry.seq) p.known.set(entry.stream, entry.seq)
       const s = this.streams.stream(entry.stream)
       if (entry.seq <= s.accepted) continue // duplicate (relays make these normal)
+      if (!this.host.clock.admits(entry.time)) {
+        // Too far ahead of our clock: refused (no peer may move our clock past the skew bound).
+        // Asked for again at heartbeats, so a peer whose clock is merely fast gets through later.
+        refused.add(s.id)
+        p.deferred.add(s.id)
+        p.known.set(s.id, s.accepted)
+        this.peerLog.warn(p.id, 'clock-skew', { stream: s.id, seq: entry.seq, aheadMs: entry.time - this.host.wall.nowMs() }, "refused a write whose time is too far ahead of this site's clock")
+        continue
+      }
       if (entry.seq > s.accepted + 1) {
         if (!nacked.has(s.id)) {
           nacked.add(s.id)
@@ -296,12 +361,46 @@ export class Replication implements NetworkHandler {
         }
         for (const en of entries) this.streams.ringAdd(s, en.seq, en.bytes, en.entry)
         s.rv = Math.max(s.rv, entries[entries.length - 1]!.seq)
+        if (s.origin === this.host.siteId) this.recovery.logged(s)
         acks.push([s.id, s.rv])
       }),
     )
     if (acks.length > 0 && p.up) this.send(p, { t: 'ack', rv: acks })
     this.host.kickApply()
     this.sender.pumpAll()
+  }
+
+  /** Heartbeat: writes refused for clock skew are asked for again; stale recoveries give up. */
+  checkPeers(): void {
+    this.recovery.tick()
+    for (const p of this.peers.values()) {
+      if (p.deferred.size === 0 || !p.up) continue
+      for (const sid of p.deferred) this.send(p, { t: 'nack', stream: sid, have: this.streams.get(sid)?.accepted ?? 0 })
+      p.deferred.clear()
+    }
+  }
+
+  /** A frame or entry from `p` did not validate: logged (rate-limited); too many, and p is faulty. */
+  private badInput(p: PeerLink, what: string, err: string): void {
+    const now = this.host.wall.nowMs()
+    if (now - p.badSinceMs > BAD_FRAME_WINDOW_MS) {
+      p.badSinceMs = now
+      p.badFrames = 0
+    }
+    p.badFrames++
+    this.peerLog.warn(p.id, `bad-${what}`, { err, what }, 'dropped invalid input from a peer')
+    if (p.badFrames >= MAX_BAD_FRAMES) this.markFaulty(p.id, `${p.badFrames} invalid frames within ${BAD_FRAME_WINDOW_MS} ms`)
+  }
+
+  /** Ignore a peer for a while and hang up on it (where the network can). */
+  markFaulty(peer: string, why: string): void {
+    const p = this.link(peer)
+    this.host.log.error({ peer, why, cooldownMs: FAULTY_COOLDOWN_MS }, 'a faulty peer is disconnected and ignored for a while')
+    p.faultyUntilMs = this.host.wall.nowMs() + FAULTY_COOLDOWN_MS
+    p.badFrames = 0
+    p.pulls.clear()
+    p.deferred.clear()
+    this.host.network?.disconnect?.(peer)
   }
 
   broadcastBeat(): void {

@@ -34,7 +34,7 @@ export class Sender {
 
   /** Should stream `s` go to peer p? Not back to its origin, and not when p hears the origin directly. */
   private relays(p: PeerLink, s: StreamState): boolean {
-    if (s.origin === p.id) return false
+    if (s.origin === p.id) return p.pulls.has(s.id)
     if (s.origin !== this.host.siteId && p.ups.has(s.origin)) return false
     return true
   }

@@ -14,7 +14,7 @@ import { Scans } from './scan.js'
 import { SessionImpl } from './session.js'
 import { Shard, type ShardHost } from './shard.js'
 import { Stability } from './stability.js'
-import { Streams } from './streams.js'
+import { appliesFromLog, Streams } from './streams.js'
 import type { Clock, ConflictMode, SiteStatus, Version } from './types.js'
 
 export { cmpUtf8 } from './scan.js'
@@ -72,7 +72,7 @@ class SiteImpl implements Site {
     this.log = o.logger
     this.wall = o.clock
     this.network = o.network
-    this.clock = new LamportClock(o.id, o.clock)
+    this.clock = new LamportClock(o.id, o.clock, 0, o.maxClockSkewMs)
     this.ttlRules = Object.entries(o.ttl).sort((a, b) => b[0].length - a[0].length)
     const shardHost: ShardHost = {
       siteId: this.siteId,
@@ -86,7 +86,15 @@ class SiteImpl implements Site {
     this.shards = dbs.map((db, i) => new Shard(i, db, shardHost, o.cacheEntries))
     this.streams = new Streams(this.id, this.shards)
     this.applier = new Applier(
-      { siteId: this.id, clock: this.clock, maxValueBytes: o.maxValueBytes, log: this.log, stopped: () => this.closed || this.failed !== undefined, fail: (e) => this.fail(e) },
+      {
+        siteId: this.id,
+        clock: this.clock,
+        maxValueBytes: o.maxValueBytes,
+        log: this.log,
+        stopped: () => this.closed || this.failed !== undefined,
+        fail: (e) => this.fail(e),
+        ownApplied: (s) => this.replication.recovery.check(s),
+      },
       this.streams,
       this.shards,
     )
@@ -98,6 +106,9 @@ class SiteImpl implements Site {
         maxValueBytes: o.maxValueBytes,
         log: this.log,
         wall: this.wall,
+        clock: this.clock,
+        shardCount: this.shards.length,
+        recoveryTimeoutMs: o.recoveryTimeoutMs,
         ttlRules: this.ttlRules,
         closed: () => this.closed,
         failed: () => this.failed !== undefined,
@@ -147,12 +158,19 @@ class SiteImpl implements Site {
   /** Commit a local write (one or more ops). Resolves once durable and visible locally. */
   async localWrite(ops: WriteEntryOp[], ctx: CausalContext): Promise<{ version: Version; dot: Dot }> {
     this.checkOpen()
+    if (!this.clock.admits(ctx.maxTime)) throw this.skewError(ctx.maxTime)
     const deps = ctx.depList()
     const atLeast = ctx.maxTime + 1
     // One shard: the write and its log entry commit in one batch and are visible at once.
     // Several shards: log at the coordinator shard, then apply everywhere in one visibility round.
     const single = new Set(ops.map((op) => this.shardOf(op.key))).size === 1
     const sh = this.shards[this.shardOf(ops[0]!.key)]!
+    // A peer holds more of this shard's stream than we do: write on only after fetching it back.
+    const recovering = this.replication.recovery.ready(this.streams.get(`${this.id}/${sh.index}`))
+    if (recovering) {
+      await recovering
+      this.checkOpen()
+    }
     await sh.admit()
     const { entry, bytes } = await new Promise<{ entry: WriteEntry; bytes: Uint8Array }>((resolve, reject) =>
       sh.enqueue({ kind: 'local', ops, deps, atLeastTime: atLeast, logOnly: !single, resolve, reject }),
@@ -178,6 +196,13 @@ class SiteImpl implements Site {
   /** Wait until every dependency is applied here, up to waitMs. */
   waitForDeps(deps: Dot[], waitMs: number): Promise<boolean> {
     return this.applier.waitForDeps(deps, waitMs)
+  }
+
+  private skewError(time: number): CausewayError {
+    const aheadMs = time - Math.floor(this.wall.nowMs())
+    return new CausewayError('CLOCK_SKEW', `a time ${aheadMs} ms ahead of this site's clock is refused (maxClockSkewMs ${this.o.maxClockSkewMs})`, {
+      details: { aheadMs, maxClockSkewMs: this.o.maxClockSkewMs },
+    })
   }
 
   private fail(e: unknown): void {
@@ -219,10 +244,11 @@ class SiteImpl implements Site {
 
   private onHeartbeat(): void {
     if (this.closed || this.failed) return
+    this.replication.checkPeers()
     this.replication.broadcastBeat()
     this.replication.pumpAll()
     // Safety net: received writes still pending get another apply attempt every heartbeat.
-    if (!this.applier.running) for (const s of this.streams.values()) if (s.origin !== this.id && s.next <= s.rv) {
+    if (!this.applier.running) for (const s of this.streams.values()) if (appliesFromLog(s)) {
       this.applier.kickApply()
       break
     }
@@ -238,6 +264,12 @@ class SiteImpl implements Site {
     const waitMs = options?.waitMs ?? 0
     if (typeof waitMs !== 'number' || !(waitMs >= 0)) throw new CausewayError('INVALID_ARGUMENT', 'waitMs must be a number >= 0')
     const ctx = options?.context === undefined ? new CausalContext() : CausalContext.decode(options.context)
+    if (!this.clock.admits(ctx.maxTime)) {
+      // A forged token (or one from a site whose clock is far ahead) must not move our clock.
+      const err = this.skewError(ctx.maxTime)
+      this.log.warn({ aheadMs: err.details.aheadMs }, "refused a context token whose time is too far ahead of this site's clock")
+      throw err
+    }
     return new SessionImpl(this, ctx, options?.context !== undefined, waitMs)
   }
 
@@ -275,7 +307,7 @@ class SiteImpl implements Site {
   private isLocalIdle(): boolean {
     if (this.applier.busy) return false
     for (const sh of this.shards) if (sh.busy) return false
-    for (const s of this.streams.values()) if (s.origin !== this.id && s.next <= s.rv) return false
+    for (const s of this.streams.values()) if (appliesFromLog(s)) return false
     if (this.replication.inboundBusy()) return false
     return true
   }

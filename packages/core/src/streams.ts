@@ -40,6 +40,17 @@ export interface StreamState {
   ringBytes: number
   /** Entries read for the applier and not applied yet (starting at `next`), bounded by a round's share. */
   lookahead: Array<{ seq: number } & RingItem>
+  /**
+   * Own streams only: a peer holds more of this stream than this site does; new writes wait while
+   * its missing entries are fetched (own-recovery.ts).
+   */
+  recovery: { from: string; target: number; deadlineMs: number; waiters: Array<() => void> } | undefined
+}
+
+/** Entries of this stream wait in the log to be applied (remote streams, or an own stream's fetched ones). */
+export function appliesFromLog(s: StreamState): boolean {
+  // Local writes apply as they commit (next = rv + 1), so an own stream lags only with fetched entries.
+  return s.next <= s.rv
 }
 
 /** The data shard of a key. */
@@ -74,7 +85,7 @@ export class Streams {
       const origin = id.slice(0, slash)
       const logShard = origin === this.siteId ? Number(id.slice(slash + 1)) : hash32(id) % this.shards.length
       invariant(logShard < this.shards.length, `local stream ${id} beyond the shard count`)
-      s = { id, origin, logShard, rv: 0, accepted: 0, av: 0, done: new Set(), next: 1, gc: 0, issued: 0, ring: [], ringBytes: 0, lookahead: [] }
+      s = { id, origin, logShard, rv: 0, accepted: 0, av: 0, done: new Set(), next: 1, gc: 0, issued: 0, ring: [], ringBytes: 0, lookahead: [], recovery: undefined }
       this.streams.set(id, s)
     }
     return s
@@ -188,7 +199,7 @@ export class Streams {
       }
       ap[sh.index] = meta.applied
     }
-    clock.observe(clockFloor)
+    clock.restore(clockFloor)
     // Streams are known from their log entries: the last entry's seq is the received prefix.
     for (const sh of this.shards) {
       for (const [sid, last] of await sh.logHeads()) {
@@ -205,7 +216,7 @@ export class Streams {
       let firstUnapplied = 0
       for await (const { seq, bytes: v } of this.shards[s.logShard]!.logEntries(s.id, s.gc + 1, s.rv)) {
         const entry = decodeEntry(v, maxValueBytes)
-        clock.observe(entry.time)
+        clock.restore(entry.time)
         const dataShards = new Set(entry.ops.map((op) => this.shardOf(op.key)))
         const atomicLocal = s.origin === this.siteId && dataShards.size === 1 && dataShards.has(s.logShard)
         const applied = atomicLocal || [...dataShards].every((d) => (ap[d]!.get(s.id) ?? 0) >= seq)

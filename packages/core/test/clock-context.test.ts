@@ -20,7 +20,7 @@ describe('LamportClock', () => {
   it('always exceeds every time it has observed', () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(fc.constant<'tick'>('tick'), fc.nat({ max: 1e12 })), { maxLength: 50 }), (ops) => {
-        const c = new LamportClock('a', { nowMs: () => 0 })
+        const c = new LamportClock('a', { nowMs: () => 0 }, 0, 1e12) // every observed time within the skew bound
         let maxSeen = 0
         let last = -1
         for (const op of ops) {
@@ -34,6 +34,28 @@ describe('LamportClock', () => {
             maxSeen = Math.max(maxSeen, op)
           }
         }
+      }),
+    )
+  })
+  it('refuses (CLOCK_SKEW) and ignores an outside time beyond physical time + maxSkewMs; restore() is trusted', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1e9 }), fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), (nowMs, skewMs, ahead) => {
+        const c = new LamportClock('a', { nowMs: () => nowMs }, 0, skewMs)
+        const before = c.current
+        const t = nowMs + skewMs + ahead
+        let code: unknown
+        try {
+          c.observe(t)
+        } catch (e) {
+          code = (e as { code?: string }).code
+        }
+        expect(code).toBe('CLOCK_SKEW')
+        expect(c.current).toBe(before)
+        expect(c.admits(nowMs + skewMs)).toBe(true)
+        c.observe(nowMs + skewMs)
+        expect(c.current).toBe(Math.max(before, nowMs + skewMs))
+        c.restore(t) // a site's own persisted time: a restart must never fail on it
+        expect(c.current).toBe(t)
       }),
     )
   })

@@ -34,6 +34,9 @@ const MAX_FRAMES_PER_TICK = 4096
 type EndpointState = 'created' | 'started' | 'stopped'
 type HandlerCallback = 'peerUp' | 'peerDown' | 'frame' | 'drain'
 
+/** How long a link stays down after a site hangs up on its peer. */
+const HANG_UP_MS = 1000
+
 function invalidOptions(message: string): CausewayError {
   return new CausewayError('INVALID_OPTIONS', message)
 }
@@ -131,6 +134,8 @@ class SimNetworkImpl implements SimNetwork {
   private readonly links = new Map<string, Link>()
   private readonly partitionGroup = new Map<string, number>()
   private readonly cuts = new Set<string>()
+  /** Pairs a site hung up on (disconnect()): down until the timer brings them back. */
+  private readonly hungUp = new Set<string>()
   private readonly linkLatencyMs = new Map<string, number>()
   private latency: number | LatencyFn
   private jitterMs: number
@@ -249,6 +254,7 @@ class SimNetworkImpl implements SimNetwork {
         const link = this.links.get(pairKey(ep.siteId, peer))
         return link !== undefined && link.up && link.ends.get(ep.siteId) === ep
       },
+      disconnect: (peer: string) => this.hangUp(ep.siteId, peer),
       stop: async () => {
         if (ep.state === 'stopped') return
         ep.state = 'stopped'
@@ -291,6 +297,20 @@ class SimNetworkImpl implements SimNetwork {
     this.partitionGroup.clear()
     for (const [k, v] of next) this.partitionGroup.set(k, v)
     this.refreshLinks()
+  }
+
+  /** A site hangs up on a peer: the link goes down and comes back after HANG_UP_MS (the peer may redial). */
+  private hangUp(a: string, b: string): void {
+    if (this.closed || typeof b !== 'string') return
+    const key = pairKey(a, b)
+    if (this.hungUp.has(key)) return
+    this.hungUp.add(key)
+    this.refreshLinks()
+    const t = setTimeout(() => {
+      this.hungUp.delete(key)
+      if (!this.closed) this.refreshLinks()
+    }, HANG_UP_MS)
+    t.unref?.()
   }
 
   heal(): void {
@@ -346,7 +366,7 @@ class SimNetworkImpl implements SimNetwork {
   private shouldBeUp(x: Endpoint, y: Endpoint): boolean {
     if (this.closed || x.state !== 'started' || y.state !== 'started') return false
     if (!x.allows(y.siteId) || !y.allows(x.siteId)) return false
-    if (this.cuts.has(pairKey(x.siteId, y.siteId))) return false
+    if (this.cuts.has(pairKey(x.siteId, y.siteId)) || this.hungUp.has(pairKey(x.siteId, y.siteId))) return false
     const gx = this.partitionGroup.get(x.siteId)
     const gy = this.partitionGroup.get(y.siteId)
     return gx === undefined || gy === undefined || gx === gy
