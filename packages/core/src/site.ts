@@ -1,7 +1,7 @@
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { IndexDefinition, Logger, OpenSiteOptions, ScanOptions, Session, SessionOptions, ShardDb, Site, StorageFactory, WriteOp } from './api.js'
+import type { IndexDefinition, Logger, OpenSiteOptions, ScanKeysOptions, ScanOptions, Session, SessionOptions, ShardDb, Site, StorageFactory, WriteOp } from './api.js'
 import { LamportClock, systemClock } from './clock.js'
 import { assertKey, decodeUntrusted, decodeValue, encode, encodeValue, hash32 } from './codec.js'
 import { observationOf, validateConflicts, viewOf, type KeyState, type Resolver } from './conflict.js'
@@ -1221,20 +1221,19 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     }
   }
 
-  scanKeys(prefix: string, options: { limit?: number; after?: string } = {}): AsyncIterable<string> {
+  scanKeys(prefix: string, options: ScanKeysOptions = {}): AsyncIterable<string> {
     this.checkOpen()
     if (typeof prefix !== 'string') throw new CausewayError('INVALID_ARGUMENT', 'prefix must be a string')
-    const range: Record<string, string> = { lt: K + prefix + '\uffff' }
-    if (options.after !== undefined && options.after >= prefix) range.gt = K + options.after
-    else range.gte = K + prefix
+    const range = scanRange(prefix, options)
     const limit = options.limit ?? Infinity
+    const reverse = options.reverse === true
     const self = this
     return {
       async *[Symbol.asyncIterator]() {
         let n = 0
         const it = mergeShards(
-          self.shards.map((sh) => sh.db.keys(range)),
-          false,
+          self.shards.map((sh) => sh.db.keys({ ...range, reverse })),
+          reverse,
           Infinity,
           (k) => k.slice(K.length),
         )
@@ -1282,6 +1281,34 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   }
 }
 
+
+/**
+ * The storage range of scanKeys: the prefix's range narrowed by every bound given (the tightest
+ * lower and upper bound win; an empty range stays empty because LevelDB yields nothing for it).
+ */
+function scanRange(prefix: string, o: ScanKeysOptions): { gt?: string; gte?: string; lt?: string; lte?: string } {
+  let lo = { key: prefix, open: false }
+  let hi = { key: prefix + '\uffff', open: true }
+  const lower = (key: string | undefined, open: boolean): void => {
+    if (key === undefined) return
+    const c = cmpUtf8(key, lo.key)
+    if (c > 0 || (c === 0 && open)) lo = { key, open }
+  }
+  const upper = (key: string | undefined, open: boolean): void => {
+    if (key === undefined) return
+    const c = cmpUtf8(key, hi.key)
+    if (c < 0 || (c === 0 && open)) hi = { key, open }
+  }
+  lower(o.after, true)
+  lower(o.gt, true)
+  lower(o.gte, false)
+  upper(o.lt, true)
+  upper(o.lte, false)
+  return {
+    ...(lo.open ? { gt: K + lo.key } : { gte: K + lo.key }),
+    ...(hi.open ? { lt: K + hi.key } : { lte: K + hi.key }),
+  }
+}
 
 /** Keys per shard fetched by the first storage call of a scan (most index lookups match a few keys). */
 const SCAN_FIRST_BATCH = 64
