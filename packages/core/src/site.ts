@@ -1236,6 +1236,8 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
           reverse,
           Infinity,
           (k) => k.slice(K.length),
+          // Most keys are live: a first batch of `limit` per shard usually suffices (nextv costs by size).
+          Math.max(1, Math.min(SCAN_FIRST_BATCH, limit)),
         )
         // Only keys with a live value at this site, judged on the committed state, a chunk at a time
         // (one storage round trip per chunk, not per key).
@@ -1325,6 +1327,7 @@ async function* mergeShards<T>(
   reverse: boolean,
   limit: number,
   map: (k: string) => T,
+  firstBatch = SCAN_FIRST_BATCH,
 ): AsyncGenerator<T> {
   const bufs: string[][] = its.map(() => [])
   const pos: number[] = its.map(() => 0)
@@ -1338,7 +1341,7 @@ async function* mergeShards<T>(
   }
   let n = 0
   try {
-    if (limit > 0) await Promise.all(its.map((_, i) => fill(i, SCAN_FIRST_BATCH)))
+    if (limit > 0) await Promise.all(its.map((_, i) => fill(i, firstBatch)))
     while (n < limit) {
       let best = -1
       let bestKey = ''
