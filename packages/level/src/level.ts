@@ -10,6 +10,11 @@ export interface CausewayLevelOptions {
   site: Site
   /** Stored keys are `<prefix><key>`, so several databases (and plain sessions) share a site. Default ''. */
   prefix?: string
+  /**
+   * The session to read and write through (e.g. `site.session({ context, waitMs })` to continue a
+   * causal thread from another site). Default: a fresh `site.session()` at every open.
+   */
+  session?: Session
   /** Default key encoding (abstract-level option), default 'utf8'. */
   keyEncoding?: string
   /** Default value encoding (abstract-level option), default 'utf8'. */
@@ -38,7 +43,7 @@ export class CausewayLevel extends AbstractLevel<Format, string, string> {
   private session: Session | undefined
 
   constructor(options: CausewayLevelOptions) {
-    const { site, prefix = '', ...forward } = options ?? ({} as CausewayLevelOptions)
+    const { site, prefix = '', session, ...forward } = options ?? ({} as CausewayLevelOptions)
     if (site === null || typeof site !== 'object' || typeof site.session !== 'function') {
       throw new CausewayError('INVALID_OPTIONS', 'CausewayLevel needs { site }')
     }
@@ -65,12 +70,20 @@ export class CausewayLevel extends AbstractLevel<Format, string, string> {
     this.site = site
     this.keyPrefix = prefix
     this.prefixBytes = Buffer.byteLength(prefix)
+    this.given = session
+  }
+
+  private readonly given: Session | undefined
+
+  /** The causal context token of the database's session (continue it elsewhere with `session`). */
+  context(): string {
+    return this.s().context()
   }
 
   async _open(): Promise<void> {
     // A fresh causal thread per open; the site's status() throws nothing, session() throws CLOSED.
     try {
-      this.session = this.site.session()
+      this.session = this.given ?? this.site.session()
     } catch (e) {
       throw mapError(e)
     }

@@ -16,8 +16,8 @@ async function site(extra: Partial<OpenSiteOptions> = {}): Promise<Site> {
   return s
 }
 
-async function pair(extra: Partial<OpenSiteOptions> = {}): Promise<{ net: SimNetwork; a: Site; b: Site }> {
-  const net = createSimNetwork({ latencyMs: 10, jitterMs: 2, seed: 3 })
+async function pair(extra: Partial<OpenSiteOptions> = {}, latencyMs = 10): Promise<{ net: SimNetwork; a: Site; b: Site }> {
+  const net = createSimNetwork({ latencyMs, jitterMs: 2, seed: 3 })
   const a = await createSite({ id: 'a', storage: 'memory', heartbeatMs: 50, network: net.adapter('a'), ...extra })
   const b = await createSite({ id: 'b', storage: 'memory', heartbeatMs: 50, network: net.adapter('b'), ...extra })
   cleanup.push(async () => {
@@ -55,6 +55,19 @@ describe('CausewayLevel replication', () => {
     await net.settle()
     expect(await da.get('users/2')).toBeUndefined()
     expect(await da.keys({ gte: 'users/', lt: 'users0' }).all()).toEqual(['users/1', 'users/3'])
+  })
+
+  it('a database continued at the peer from another one\'s context waits for what that one wrote', async () => {
+    const { a, b } = await pair({}, 150)
+    const da = new CausewayLevel({ site: a, prefix: 'c/' })
+    await da.put('k', 'written at a')
+    const token = da.context()
+    // No settle(): the continued session's first read waits (≤ waitMs) for the context's writes.
+    const db = new CausewayLevel({ site: b, prefix: 'c/', session: b.session({ context: token, waitMs: 10_000 }) })
+    expect(await db.get('k')).toBe('written at a')
+    const plain = new CausewayLevel({ site: b, prefix: 'c/' })
+    await plain.open()
+    expect(typeof plain.context()).toBe('string')
   })
 
   it("under 'return-all' a read returns the winner, the same at both sites", async () => {
