@@ -41,6 +41,7 @@ export class CausewayLevel extends AbstractLevel<Format, string, string> {
   readonly keyPrefix: string
   private readonly prefixBytes: number
   private session: Session | undefined
+  private readonly given: Session | undefined
 
   constructor(options: CausewayLevelOptions) {
     const { site, prefix = '', session, ...forward } = options ?? ({} as CausewayLevelOptions)
@@ -73,15 +74,13 @@ export class CausewayLevel extends AbstractLevel<Format, string, string> {
     this.given = session
   }
 
-  private readonly given: Session | undefined
-
   /** The causal context token of the database's session (continue it elsewhere with `session`). */
   context(): string {
     return this.s().context()
   }
 
   async _open(): Promise<void> {
-    // A fresh causal thread per open; the site's status() throws nothing, session() throws CLOSED.
+    // A fresh causal thread per open unless one was given; a closed site throws CLOSED here.
     try {
       this.session = this.given ?? this.site.session()
     } catch (e) {
