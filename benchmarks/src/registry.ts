@@ -6,6 +6,7 @@ import { replicationLibp2p } from './benches/replication-libp2p.js'
 import { controlPlane } from './benches/control-plane.js'
 import { peers } from './benches/peers.js'
 import { ormService } from './benches/orm-service.js'
+import { level } from './benches/level.js'
 
 /** Every benchmark, in run order. */
-export const benchmarks: Benchmark[] = [kvMicro, availability, replicationSim, replicationLibp2p, ormService, controlPlane, peers]
+export const benchmarks: Benchmark[] = [kvMicro, availability, replicationSim, replicationLibp2p, ormService, level, controlPlane, peers]

@@ -120,6 +120,11 @@ export interface ScanOptions {
   limit?: number
 }
 
+export interface ScanKeysOptions extends ScanOptions {
+  /** Keys strictly after this one (keyset pagination); combines with gt/gte. */
+  after?: string
+}
+
 export interface Site {
   readonly id: string
   session(options?: SessionOptions): Session
@@ -133,8 +138,11 @@ export interface Site {
   ensureIndex(def: IndexDefinition): Promise<void>
   /** Range scan of an index across all shards, in term order then key order. */
   scanIndex(name: string, options?: ScanOptions): AsyncIterable<{ term: string; key: string }>
-  /** Keys with a prefix across all shards, in key order (live keys only). */
-  scanKeys(prefix: string, options?: { limit?: number; after?: string }): AsyncIterable<string>
+  /**
+   * Keys with a prefix across all shards, in key order (live keys only). Bounds are whole keys;
+   * several lower (or upper) bounds combine to the tightest; `reverse` walks from the upper end.
+   */
+  scanKeys(prefix: string, options?: ScanKeysOptions): AsyncIterable<string>
   /** Wait until every write this site has received is applied (or timeoutMs passes; rejects TIMEOUT). */
   idle(timeoutMs?: number): Promise<void>
   /** Reclaim causally stable tombstones now (the site also does it every 10 heartbeats). */

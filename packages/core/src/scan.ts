@@ -1,4 +1,4 @@
-import type { IndexDefinition, ScanOptions } from './api.js'
+import type { IndexDefinition, ScanKeysOptions, ScanOptions } from './api.js'
 import type { KeyState } from './conflict.js'
 import { CausewayError } from './errors.js'
 import { INDEX_NAME_RE } from './ids.js'
@@ -72,19 +72,23 @@ export class Scans {
     }
   }
 
-  scanKeys(prefix: string, options: { limit?: number; after?: string } = {}): AsyncIterable<string> {
+  scanKeys(prefix: string, options: ScanKeysOptions = {}): AsyncIterable<string> {
     this.host.checkOpen()
     if (typeof prefix !== 'string') throw new CausewayError('INVALID_ARGUMENT', 'prefix must be a string')
     const limit = options.limit ?? Infinity
+    const reverse = options.reverse === true
+    const bounds = scanBounds(prefix, options)
     const self = this
     return {
       async *[Symbol.asyncIterator]() {
         let n = 0
         const it = mergeShards(
-          self.shards.map((sh) => sh.keyIterator(prefix, options.after)),
-          false,
+          self.shards.map((sh) => sh.keyIterator(bounds, reverse)),
+          reverse,
           Infinity,
           (k) => k,
+          // Most keys are live: a first batch of `limit` per shard usually suffices (nextv costs by size).
+          Math.max(1, Math.min(SCAN_FIRST_BATCH, limit)),
         )
         // Only keys with a live value at this site, judged on the committed state, a chunk at a time
         // (one storage round trip per chunk, not per key).
@@ -114,6 +118,31 @@ export class Scans {
 }
 
 /**
+ * The user-key range of scanKeys: the prefix's range narrowed by every bound given (the tightest
+ * lower and upper bound win; an empty range stays empty because LevelDB yields nothing for it).
+ */
+function scanBounds(prefix: string, o: ScanKeysOptions): { lo: string; loOpen: boolean; hi: string; hiOpen: boolean } {
+  let lo = { key: prefix, open: false }
+  let hi = { key: prefix + '\uffff', open: true }
+  const lower = (key: string | undefined, open: boolean): void => {
+    if (key === undefined) return
+    const c = cmpUtf8(key, lo.key)
+    if (c > 0 || (c === 0 && open)) lo = { key, open }
+  }
+  const upper = (key: string | undefined, open: boolean): void => {
+    if (key === undefined) return
+    const c = cmpUtf8(key, hi.key)
+    if (c < 0 || (c === 0 && open)) hi = { key, open }
+  }
+  lower(o.after, true)
+  lower(o.gt, true)
+  lower(o.gte, false)
+  upper(o.lt, true)
+  upper(o.lte, false)
+  return { lo: lo.key, loOpen: lo.open, hi: hi.key, hiOpen: hi.open }
+}
+
+/**
  * Merge per-shard sorted key iterators into one sorted stream (UTF-8 byte order, as LevelDB sorts).
  * Keys are pulled in batches (nextv): one storage round-trip per shard for a small range, where
  * next() costs two (the key, then the end) — a scan touches every shard, so this is per lookup.
@@ -123,6 +152,7 @@ async function* mergeShards<T>(
   reverse: boolean,
   limit: number,
   map: (k: string) => T,
+  firstBatch = SCAN_FIRST_BATCH,
 ): AsyncGenerator<T> {
   const bufs: string[][] = its.map(() => [])
   const pos: number[] = its.map(() => 0)
@@ -136,7 +166,7 @@ async function* mergeShards<T>(
   }
   let n = 0
   try {
-    if (limit > 0) await Promise.all(its.map((_, i) => fill(i, SCAN_FIRST_BATCH)))
+    if (limit > 0) await Promise.all(its.map((_, i) => fill(i, firstBatch)))
     while (n < limit) {
       let best = -1
       let bestKey = ''

@@ -80,11 +80,11 @@ export class ShardStore {
   }
 
   /** Batched iterator of the keys starting with `prefix` (after `after`, when given), mapped to keys. */
-  keyIterator(prefix: string, after: string | undefined): KeyIterator {
-    const r = stateRange(prefix)
-    const range: Record<string, string> = { lt: r.lt }
-    if (after !== undefined && after >= prefix) range.gt = stateKey(after)
-    else range.gte = r.gte
+  /** Keys of live-or-dead states between two user-key bounds (scan.ts computes them), in either order. */
+  keyIterator(bounds: { lo: string; loOpen: boolean; hi: string; hiOpen: boolean }, reverse: boolean): KeyIterator {
+    const range: Record<string, string | boolean> = { reverse }
+    range[bounds.loOpen ? 'gt' : 'gte'] = stateKey(bounds.lo)
+    range[bounds.hiOpen ? 'lt' : 'lte'] = stateKey(bounds.hi)
     const it = this.db.keys(range)
     return { nextv: async (n) => ((await it.nextv(n)) as string[]).map(keyOfState), close: () => it.close() }
   }

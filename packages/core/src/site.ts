@@ -1,4 +1,4 @@
-import type { IndexDefinition, Logger, OpenSiteOptions, ScanOptions, Session, SessionOptions, ShardDb, Site } from './api.js'
+import type { IndexDefinition, Logger, OpenSiteOptions, ScanKeysOptions, ScanOptions, Session, SessionOptions, ShardDb, Site } from './api.js'
 import { Applier } from './applier.js'
 import { LamportClock } from './clock.js'
 import type { KeyState, Resolver } from './conflict.js'
@@ -320,7 +320,7 @@ class SiteImpl implements Site {
     return this.scans.scanIndex(name, options)
   }
 
-  scanKeys(prefix: string, options: { limit?: number; after?: string } = {}): AsyncIterable<string> {
+  scanKeys(prefix: string, options: ScanKeysOptions = {}): AsyncIterable<string> {
     return this.scans.scanKeys(prefix, options)
   }
 

@@ -1,0 +1,2 @@
+export { CausewayLevel } from './level.js'
+export type { CausewayLevelOptions } from './level.js'
