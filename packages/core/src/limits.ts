@@ -87,6 +87,8 @@ export const TRIM_EVERY_BEATS = 5
 export const COLLECT_EVERY_BEATS = 10
 /** A stream's log is trimmed only once at least this many entries can go. */
 export const TRIM_MIN_ENTRIES = 1024
+/** Deepest the stability tree may grow (hops to its root); a dead root is forgotten past it. */
+export const STABILITY_MAX_HOPS = 32
 /** Tombstone-marked keys examined per shard per collection pass. */
 export const COLLECT_KEYS_PER_PASS = 4096
 

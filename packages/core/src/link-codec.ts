@@ -18,6 +18,8 @@ export const MAX_LINK_NAMES = 70_000
 export type Defs = Array<number | string>
 
 export class LinkEncoder {
+  /** Identifies this encoder's state to the decoder: a decoder seeing a new session starts over. */
+  constructor(readonly session: number) {}
   private readonly ids = new Map<string, number>()
   private readonly vectors = new Map<string, Map<string, number>>()
   private readonly sets = new Map<string, Set<string>>()
@@ -73,11 +75,24 @@ function bad(what: string): CausewayError {
 }
 
 export class LinkDecoder {
-  private readonly names: string[] = []
-  private readonly vectors = new Map<string, Map<string, number>>()
-  private readonly sets = new Map<string, Set<string>>()
+  private names: string[] = []
+  private vectors = new Map<string, Map<string, number>>()
+  private sets = new Map<string, Set<string>>()
+  private session: number | undefined
 
   constructor(private readonly validName: (name: string) => boolean) {}
+
+  /**
+   * The sender's session: a different one than before means the sender started over (a new
+   * connection it saw and we may not have, say), so this decoder starts over too.
+   */
+  sync(session: number): void {
+    if (session === this.session) return
+    this.session = session
+    this.names = []
+    this.vectors = new Map()
+    this.sets = new Map()
+  }
 
   /** Learn the definitions of a frame. Throws INVALID_FRAME (nothing learnt) on anything wrong. */
   define(defs: unknown): void {

@@ -1,4 +1,5 @@
 import type { StreamId } from './context.js'
+import type { LinkDecoder, LinkEncoder } from './link-codec.js'
 
 /** What this site knows of one configured peer and of its connection (replication.ts, sender.ts). */
 export interface PeerLink {
@@ -24,6 +25,9 @@ export interface PeerLink {
   deferred: Set<StreamId>
   /** The peer's own streams it asked us to send back to it (it is recovering them). */
   pulls: Set<StreamId>
+  /** Beats out and in on the current connection (names once, vectors as deltas). */
+  enc: LinkEncoder
+  dec: LinkDecoder
   badFrames: number
   badSinceMs: number
   /** Ignored (frames dropped, connections hung up) until then. */

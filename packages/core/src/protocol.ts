@@ -1,13 +1,13 @@
 import { decodeUntrusted, encode } from './codec.js'
 import { isSeq, isStreamId, type StreamId } from './context.js'
 import { CausewayError } from './errors.js'
+import type { BeatWire } from './beat.js'
+import { MAX_LINK_NAMES, type Defs } from './link-codec.js'
 
 /** Replication protocol version carried in every hello; a peer with another version is refused. */
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 
 export type Vector = Array<[StreamId, number]>
-/** A site's applied vector at one of its heartbeats (epochs only grow). */
-export type Report = { site: string; epoch: number; av: Vector }
 
 /**
  * Frames between two sites' engines (inside whatever transport framing the network uses).
@@ -17,15 +17,16 @@ export type Report = { site: string; epoch: number; av: Vector }
  * - ack: my received vector advanced durably (lets the sender trim its log and count pendingOut).
  * - nack: I dropped entries of `stream` after a gap; resend from `have` + 1.
  * - pull: send me back my own `stream` after `have` (I lost entries you hold: restored from a backup).
- * - beat: heartbeat with my received vector and direct upstreams (aliveness, relay pruning), and
- *   applied-vector reports of sites (mine and relayed ones, newest epoch wins) for causal stability.
+ * - beat: heartbeat, delta-encoded per connection (beat.ts): my received vector and direct
+ *   upstreams (aliveness, relay pruning) and my view of the stability tree (stability-tree.ts).
+ *   Nothing new to say costs a handful of bytes, whatever the size of the deployment.
  */
 export type Frame =
   | { t: 'hello'; v: number; site: string; accepts: boolean; sends: boolean; rv: Vector; ups: string[] }
   | { t: 'writes'; e: Uint8Array[] }
   | { t: 'ack'; rv: Vector }
   | { t: 'nack'; stream: StreamId; have: number }
-  | { t: 'beat'; rv: Vector; ups: string[]; reports: Report[] }
+  | ({ t: 'beat' } & BeatWire)
   | { t: 'pull'; stream: StreamId; have: number }
 
 export const MAX_FRAME_ENTRIES = 4096
@@ -42,7 +43,7 @@ export function encodeFrame(f: Frame): Uint8Array {
     case 'nack':
       return encode([3, f.stream, f.have])
     case 'beat':
-      return encode([4, f.rv, f.ups, f.reports.map((r) => [r.site, r.epoch, r.av])])
+      return encode([4, f.session, f.defs, f.rv, f.ups, f.tree])
     case 'pull':
       return encode([5, f.stream, f.have])
   }
@@ -88,17 +89,12 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case 3:
       if (x.length !== 3 || !isStreamId(x[1]) || !(x[2] === 0 || isSeq(x[2]))) throw bad('nack')
       return { t: 'nack', stream: x[1], have: x[2] as number }
-    case 4:
-      if (x.length !== 4 || !Array.isArray(x[3]) || x[3].length > 10_000) throw bad('beat')
-      return {
-        t: 'beat',
-        rv: vector(x[1]),
-        ups: sites(x[2]),
-        reports: (x[3] as unknown[]).map((r) => {
-          if (!Array.isArray(r) || r.length !== 3 || typeof r[0] !== 'string' || !SITE_RE.test(r[0]) || !Number.isSafeInteger(r[1]) || (r[1] as number) < 0) throw bad('report')
-          return { site: r[0], epoch: r[1] as number, av: vector(r[2]) }
-        }),
-      }
+    case 4: {
+      // Semantics (names, deltas, the tree) are checked against the connection's LinkDecoder (beat.ts).
+      if (x.length !== 6 || !Number.isSafeInteger(x[1]) || !Array.isArray(x[2]) || !Array.isArray(x[3]) || !Array.isArray(x[4]) || !Array.isArray(x[5])) throw bad('beat')
+      if (x[2].length > 2 * MAX_LINK_NAMES || x[3].length > 2 * MAX_LINK_NAMES || x[4].length > 2 * MAX_LINK_NAMES) throw bad('beat size')
+      return { t: 'beat', session: x[1] as number, defs: x[2] as Defs, rv: x[3] as number[], ups: x[4] as number[], tree: x[5] as unknown[] }
+    }
     case 5:
       if (x.length !== 3 || !isStreamId(x[1]) || !(x[2] === 0 || isSeq(x[2]))) throw bad('pull')
       return { t: 'pull', stream: x[1], have: x[2] as number }

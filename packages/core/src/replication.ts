@@ -8,7 +8,12 @@ import { BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTE
 import { OwnRecovery } from './own-recovery.js'
 import { RateLimitedLog } from './ratelog.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
-import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Report, type Vector } from './protocol.js'
+import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Vector } from './protocol.js'
+import { decodeBeat, encodeBeat } from './beat.js'
+import { isStreamId } from './context.js'
+import { isSiteId } from './ids.js'
+import { LinkDecoder, LinkEncoder } from './link-codec.js'
+import type { TreeInfo } from './stability-tree.js'
 import { type PeerLink } from './peer-link.js'
 import { Sender } from './sender.js'
 import type { StreamState, Streams } from './streams.js'
@@ -25,12 +30,11 @@ export interface PeerView {
   readonly known: ReadonlyMap<StreamId, number>
 }
 
-/** The stability gossip carried by beats (stability.ts). */
+/** The stability tree's part of beats (stability.ts). */
 export interface Gossip {
-  /** Take in the reports a peer's beat carried. */
-  record(reports: Report[]): void
-  /** My report and the newest one of every other site I know, for my next beat. */
-  outgoing(): Report[]
+  onBeat(peer: string, info: TreeInfo): void
+  onDown(peer: string): void
+  beatFor(peer: string): TreeInfo
 }
 
 /** What the peer protocol needs from its site. */
@@ -128,6 +132,8 @@ export class Replication implements NetworkHandler {
         inboundDepth: 0,
         deferred: new Set(),
         pulls: new Set(),
+        enc: this.newEncoder(),
+        dec: newDecoder(),
         badFrames: 0,
         badSinceMs: 0,
         faultyUntilMs: 0,
@@ -149,6 +155,17 @@ export class Replication implements NetworkHandler {
     const v: Vector = []
     for (const s of this.streams.values()) if (s.rv > 0) v.push([s.id, s.rv])
     return v
+  }
+
+  /** The sites this one is configured to receive from: a hello's upstreams (beats then say who is up). */
+  private configuredUpstreams(): string[] {
+    return (this.host.network?.peers() ?? []).filter((c) => c.receive).map((c) => c.site)
+  }
+
+  private encoders = 0
+  /** Sessions distinguish this encoder from any earlier one towards the same peer, across restarts too. */
+  private newEncoder(): LinkEncoder {
+    return new LinkEncoder(Math.floor(this.host.wall.nowMs()) * 1024 + (++this.encoders % 1024))
   }
 
   private upstreams(): string[] {
@@ -175,7 +192,11 @@ export class Replication implements NetworkHandler {
     p.cursor.clear()
     p.everSeen = true
     p.lastSeenAt = this.host.wall.nowMs()
-    this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.host.siteId, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.upstreams() })
+    p.enc = this.newEncoder()
+    p.dec = newDecoder()
+    // The configured upstreams, not only the connected ones: peers then relay a stream to us only
+    // once a beat says we do not hear its origin first-hand (no flood while links come up).
+    this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.host.siteId, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.configuredUpstreams() })
     this.broadcastBeat()
   }
 
@@ -188,6 +209,7 @@ export class Replication implements NetworkHandler {
     p.cursor.clear()
     p.pulls.clear()
     p.deferred.clear()
+    this.gossip.onDown(peer)
     if (!this.host.closed()) this.broadcastBeat()
   }
 
@@ -252,13 +274,21 @@ export class Replication implements NetworkHandler {
         this.recovery.claims(peer, f.rv)
         void this.sender.pump(p)
         return
-      case 'beat':
-        for (const [s, q] of f.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
-        p.ups = new Set(f.ups)
-        this.gossip.record(f.reports)
-        this.recovery.claims(peer, f.rv)
+      case 'beat': {
+        let b
+        try {
+          b = decodeBeat(p.dec, f)
+        } catch (e) {
+          this.badInput(p, 'beat', (e as Error).message)
+          return
+        }
+        for (const [s, q] of b.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
+        p.ups = new Set(b.ups)
+        this.gossip.onBeat(peer, b.tree)
+        this.recovery.claims(peer, [...b.rv])
         void this.sender.pump(p)
         return
+      }
       case 'ack':
         for (const [s, q] of f.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
         for (const sid of p.pulls) if ((p.known.get(sid) ?? 0) >= (this.streams.get(sid)?.rv ?? 0)) p.pulls.delete(sid)
@@ -404,11 +434,11 @@ export class Replication implements NetworkHandler {
   }
 
   broadcastBeat(): void {
-    const rv = this.rvVector()
-    const ups = this.upstreams()
-    // Stability gossip: my applied vector, plus the newest report of every other site I know.
-    const reports: Report[] = this.gossip.outgoing()
-    for (const p of this.peers.values()) if (p.up) this.send(p, { t: 'beat', rv, ups, reports })
+    const rv = new Map<string, number>()
+    for (const s of this.streams.values()) if (s.rv > 0) rv.set(s.id, s.rv)
+    const ups = new Set(this.upstreams())
+    // Each connection gets the changes since its last beat (its own encoder), and its own view of the tree.
+    for (const p of this.peers.values()) if (p.up) this.send(p, { t: 'beat', ...encodeBeat(p.enc, { rv, ups, tree: this.gossip.beatFor(p.id) }) })
   }
 
   /** status(): the peers part and pendingIn. */
@@ -441,4 +471,9 @@ export class Replication implements NetworkHandler {
       pendingIn,
     }
   }
+}
+
+/** Names a beat may define: stream ids and site ids. */
+function newDecoder(): LinkDecoder {
+  return new LinkDecoder((n) => isStreamId(n) || isSiteId(n))
 }

@@ -245,6 +245,7 @@ class SiteImpl implements Site {
   private onHeartbeat(): void {
     if (this.closed || this.failed) return
     this.replication.checkPeers()
+    this.stability.tick()
     this.replication.broadcastBeat()
     this.replication.pumpAll()
     // Safety net: received writes still pending get another apply attempt every heartbeat.

@@ -128,7 +128,7 @@ export class StabilityTree {
    * Is write (stream, seq) causally stable here: applied at every member, and every write
    * concurrent with it applied at this site (`av` is this site's applied vector)?
    */
-  stable(stream: string, seq: number, av: VectorMap): boolean {
+  stable(stream: string, seq: number, av: ReadonlyMap<string, number>): boolean {
     for (let i = this.history.length - 1; i >= 0; i--) {
       const p = this.history[i]!
       if ((p.min.get(stream) ?? 0) < seq) continue
@@ -182,7 +182,7 @@ function sameVector(a: VectorMap, b: VectorMap): boolean {
   return true
 }
 
-function covers(av: VectorMap, target: VectorMap): boolean {
+function covers(av: ReadonlyMap<string, number>, target: VectorMap): boolean {
   for (const [s, q] of target) if ((av.get(s) ?? 0) < q) return false
   return true
 }

@@ -1,10 +1,10 @@
 import type { LamportClock } from './clock.js'
 import type { StreamId } from './context.js'
-import { COLLECT_KEYS_PER_PASS, TRIM_MIN_ENTRIES } from './limits.js'
+import { COLLECT_KEYS_PER_PASS, STABILITY_MAX_HOPS, TRIM_MIN_ENTRIES } from './limits.js'
 import type { NetworkAdapter } from './network.js'
-import type { Report } from './protocol.js'
-import type { Gossip, PeerView } from './replication.js'
+import type { PeerView } from './replication.js'
 import type { Shard } from './shard.js'
+import { StabilityTree, type TreeInfo } from './stability-tree.js'
 import type { Streams } from './streams.js'
 
 /** What stability needs from its site. */
@@ -17,59 +17,77 @@ export interface StabilityHost {
 }
 
 /**
- * Causal stability: the applied-vector reports gossiped in beats, tombstone collection (a
- * tombstone goes once its write is stable), and log trimming (entries every receiving peer holds).
+ * Causal stability and its uses: tombstone collection (a tombstone goes once its write is stable)
+ * and log trimming (entries every receiving peer holds). Stability is aggregated along a spanning
+ * tree of the overlay (stability-tree.ts): a site keeps its neighbours' views, never a vector per
+ * site of the deployment.
  */
-export class Stability implements Gossip {
-  private epoch = 0
-  /** Newest applied-vector report of every other site (gossiped in heartbeats). */
-  private readonly reports = new Map<string, { site: string; epoch: number; av: Map<StreamId, number> }>()
+export class Stability {
+  private readonly tree: StabilityTree
+  /** Every site this one has heard of (origins, peers, tree covers): stability waits for all of them. */
+  private readonly members = new Set<string>()
 
   constructor(
     private readonly host: StabilityHost,
     private readonly streams: Streams,
     private readonly shards: readonly Shard[],
-  ) {}
-
-  record(reports: Report[]): void {
-    for (const r of reports) {
-      if (r.site === this.host.siteId) continue
-      const cur = this.reports.get(r.site)
-      if (!cur || cur.epoch < r.epoch) this.reports.set(r.site, { ...r, av: new Map(r.av) })
-    }
+  ) {
+    this.tree = new StabilityTree(host.siteId, STABILITY_MAX_HOPS)
+    this.members.add(host.siteId)
   }
 
-  outgoing(): Report[] {
-    const reports: Report[] = [{ site: this.host.siteId, epoch: ++this.epoch, av: [...this.streams.values()].filter((s) => s.av > 0).map((s) => [s.id, s.av] as [StreamId, number]) }]
-    for (const r of this.reports.values()) reports.push({ site: r.site, epoch: r.epoch, av: [...r.av] })
-    return reports
+  /** A neighbour's beat: its view of the tree. */
+  onBeat(peer: string, info: TreeInfo): void {
+    this.members.add(peer)
+    if (info.up) for (const s of info.up.cover) this.members.add(s)
+    this.tree.onBeat(peer, info)
+  }
+
+  onDown(peer: string): void {
+    this.tree.onDown(peer)
+  }
+
+  /** What to tell `peer` in this beat. */
+  beatFor(peer: string): TreeInfo {
+    return this.tree.beatFor(peer)
+  }
+
+  /** A heartbeat: recompute the tree and this subtree's aggregate. */
+  tick(): void {
+    for (const c of this.host.network?.peers() ?? []) this.members.add(c.site)
+    const av = new Map<StreamId, number>()
+    const heads = new Map<StreamId, number>()
+    for (const s of this.streams.values()) {
+      this.members.add(s.origin)
+      if (s.av > 0) av.set(s.id, s.av)
+      if (s.origin === this.host.siteId && s.av > 0) heads.set(s.id, s.av)
+    }
+    this.tree.tick(av, heads, this.members)
+  }
+
+  /** For status and tests. */
+  view(): ReturnType<StabilityTree['view']> & { members: number } {
+    return { ...this.tree.view(), members: this.members.size }
   }
 
   /**
-   * Causal stability of a write (stream, seq): every known site has applied it, and this site has
-   * applied every write each of them had originated by then, so nothing concurrent with it can
-   * still arrive here. Only then may its tombstone be reclaimed.
+   * Causal stability of a write (stream, seq): every member has applied it, and this site has
+   * applied every write concurrent with it, so nothing concurrent can still arrive here. Only then
+   * may its tombstone be reclaimed.
    */
-  stable(stream: StreamId, seq: number): boolean {
-    if (this.streams.av(stream) < seq) return false
-    const sites = new Set<string>((this.host.network?.peers() ?? []).map((c) => c.site))
-    for (const s of this.streams.values()) sites.add(s.origin)
-    for (const r of this.reports.keys()) sites.add(r)
-    sites.delete(this.host.siteId)
-    for (const site of sites) {
-      const r = this.reports.get(site)
-      if (!r || (r.av.get(stream) ?? 0) < seq) return false
-      for (const [sid, q] of r.av) if (sid.startsWith(site + '/') && this.streams.av(sid) < q) return false
-    }
-    return true
+  stable(stream: StreamId, seq: number, av: ReadonlyMap<StreamId, number>): boolean {
+    if ((av.get(stream) ?? 0) < seq) return false
+    return this.tree.stable(stream, seq, av)
   }
 
   /** Reclaim causally stable tombstones (keys the shards marked when a tombstone was written). */
   async collectTombstones(): Promise<void> {
+    const av = new Map<StreamId, number>()
+    for (const s of this.streams.values()) if (s.av > 0) av.set(s.id, s.av)
     for (const sh of this.shards) {
       const keys = await sh.tombstoneKeys(COLLECT_KEYS_PER_PASS)
       if (keys.length === 0) continue
-      await new Promise<void>((resolve, reject) => sh.enqueue({ kind: 'gc', keys, stable: (s, q) => this.stable(s, q), resolve, reject }))
+      await new Promise<void>((resolve, reject) => sh.enqueue({ kind: 'gc', keys, stable: (s, q) => this.stable(s, q, av), resolve, reject }))
     }
   }
 

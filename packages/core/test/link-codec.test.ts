@@ -12,7 +12,7 @@ describe('LinkEncoder / LinkDecoder', () => {
   it('round-trips any sequence of vectors and sets as deltas; an unchanged vector costs nothing', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(vec, set), { minLength: 1, maxLength: 10 }), (frames) => {
-        const enc = new LinkEncoder()
+        const enc = new LinkEncoder(1)
         const dec = new LinkDecoder(validName)
         for (const [v, s] of frames) {
           const defs: Defs = []
@@ -31,7 +31,7 @@ describe('LinkEncoder / LinkDecoder', () => {
   })
 
   it('names cross once per connection', () => {
-    const enc = new LinkEncoder()
+    const enc = new LinkEncoder(1)
     const d1: Defs = []
     enc.vector('rv', new Map([['paris/0', 5], ['lyon/1', 7]]), d1)
     const d2: Defs = []
