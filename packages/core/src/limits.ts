@@ -87,6 +87,11 @@ export const TRIM_EVERY_BEATS = 5
 export const COLLECT_EVERY_BEATS = 10
 /** A stream's log is trimmed only once at least this many entries can go. */
 export const TRIM_MIN_ENTRIES = 1024
+/**
+ * For this long after start, configured peers not seen yet count as first-hand upstreams, so
+ * neighbours do not relay their writes to us while links come up one by one.
+ */
+export const STARTUP_UPSTREAM_GRACE_MS = 2000
 /** Deepest the stability tree may grow (hops to its root); a dead root is forgotten past it. */
 export const STABILITY_MAX_HOPS = 32
 /** Tombstone-marked keys examined per shard per collection pass. */

@@ -4,7 +4,7 @@ import { decodeValue } from './codec.js'
 import { decodeEntry, type WriteEntry } from './entry.js'
 import { CausewayError } from './errors.js'
 import type { LamportClock } from './clock.js'
-import { BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, PEER_WARN_INTERVAL_MS } from './limits.js'
+import { STARTUP_UPSTREAM_GRACE_MS, BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, PEER_WARN_INTERVAL_MS } from './limits.js'
 import { OwnRecovery } from './own-recovery.js'
 import { RateLimitedLog } from './ratelog.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
@@ -71,6 +71,7 @@ export class Replication implements NetworkHandler {
   ) {
     this.sender = new Sender(host, streams, this.peers, (peer) => this.peerConfig(peer), (p, f) => this.send(p, f))
     this.peerLog = new RateLimitedLog(host.log, host.wall, PEER_WARN_INTERVAL_MS)
+    this.startedAtMs = host.wall.nowMs()
     this.recovery = new OwnRecovery(
       {
         siteId: host.siteId,
@@ -157,20 +158,27 @@ export class Replication implements NetworkHandler {
     return v
   }
 
-  /** The sites this one is configured to receive from: a hello's upstreams (beats then say who is up). */
-  private configuredUpstreams(): string[] {
-    return (this.host.network?.peers() ?? []).filter((c) => c.receive).map((c) => c.site)
-  }
 
   private encoders = 0
+  private startedAtMs = 0
   /** Sessions distinguish this encoder from any earlier one towards the same peer, across restarts too. */
   private newEncoder(): LinkEncoder {
-    return new LinkEncoder(Math.floor(this.host.wall.nowMs()) * 1024 + (++this.encoders % 1024))
+    return new LinkEncoder((((Math.floor(this.host.wall.nowMs()) & 0x1fffff) << 10) | (++this.encoders & 0x3ff)) >>> 0)
   }
 
+  /**
+   * The sites this one hears first-hand (announced in hello and beats, so peers do not relay their
+   * writes to us): connected ones that send, ones whose connection is up and hello still on its way,
+   * and, for a short while after start, configured ones not seen yet (links come up one by one).
+   */
   private upstreams(): string[] {
     const out: string[] = []
-    for (const p of this.peers.values()) if (p.up && p.helloIn && p.theirSends && this.peerConfig(p.id)?.receive !== false) out.push(p.id)
+    const starting = this.host.wall.nowMs() - this.startedAtMs < STARTUP_UPSTREAM_GRACE_MS
+    for (const c of this.host.network?.peers() ?? []) {
+      if (!c.receive) continue
+      const p = this.peers.get(c.site)
+      if (p?.up ? !p.helloIn || p.theirSends : starting && !p?.everSeen) out.push(c.site)
+    }
     return out
   }
 
@@ -194,9 +202,7 @@ export class Replication implements NetworkHandler {
     p.lastSeenAt = this.host.wall.nowMs()
     p.enc = this.newEncoder()
     p.dec = newDecoder()
-    // The configured upstreams, not only the connected ones: peers then relay a stream to us only
-    // once a beat says we do not hear its origin first-hand (no flood while links come up).
-    this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.host.siteId, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.configuredUpstreams() })
+    this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.host.siteId, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.upstreams() })
     this.broadcastBeat()
   }
 
@@ -270,6 +276,9 @@ export class Replication implements NetworkHandler {
         p.known = new Map(f.rv)
         p.cursor.clear()
         p.ups = new Set(f.ups)
+        // A new first-hand upstream: tell the other peers now, not at the next heartbeat, so they
+        // do not relay this peer's writes to us meanwhile (the beat carries only what changed).
+        if (f.sends && cfg.receive) this.broadcastBeat()
         // A peer holding more of our own streams than we do: fetch them back (own-recovery.ts).
         this.recovery.claims(peer, f.rv)
         void this.sender.pump(p)
