@@ -242,6 +242,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   private applyAgain = false
   private closed = false
   private failed: Error | undefined
+  private readonly failureListeners = new Set<(err: Error) => void>()
   private heartbeat: NodeJS.Timeout | undefined
   private beats = 0
   private epoch = 0
@@ -651,6 +652,39 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     this.log.error({ err: e }, 'site stopped after a storage failure')
     // Stop replicating: a site that cannot write must not acknowledge anything.
     void this.o.network?.stop().catch(() => {})
+    for (const l of this.failureListeners) {
+      try { l(this.failed) } catch (err) { this.log.warn({ err }, 'onFailure listener threw') }
+    }
+  }
+
+  onFailure(listener: (err: Error) => void): () => void {
+    if (this.failed) {
+      listener(this.failed)
+      return () => {}
+    }
+    this.failureListeners.add(listener)
+    return () => this.failureListeners.delete(listener)
+  }
+
+  /**
+   * Origins of unmet dependencies that can never be met here: a site this one has no stream from
+   * and no link to, or this site itself beyond the sequence numbers it ever assigned. Such a
+   * context comes from another deployment (or from before a restore), so waiting cannot help.
+   */
+  unknownOrigins(deps: Dot[]): string[] {
+    const peers = new Set((this.o.network?.peers() ?? []).map((p) => p.site))
+    const origins = new Set<string>()
+    for (const s of this.streams.values()) origins.add(s.origin)
+    const out = new Set<string>()
+    for (const [sid, q] of deps) {
+      if (this.av(sid) >= q) continue
+      const origin = sid.slice(0, sid.indexOf('/'))
+      if (origin === this.id) {
+        const shard = Number(sid.slice(sid.indexOf('/') + 1))
+        if (!(shard < this.localSeq.length) || q > this.localSeq[shard]!) out.add(origin)
+      } else if (!peers.has(origin) && !origins.has(origin)) out.add(origin)
+    }
+    return [...out]
   }
 
   // ---------------------------------------------------------------- reads
@@ -1370,7 +1404,7 @@ class SessionImpl implements Session {
     const p = this.chain.then(async () => {
       if (!this.verified) {
         const ok = await this.site.waitForDeps(this.ctx.depList(), this.waitMs)
-        if (!ok) throw new CausewayError('CONTEXT_UNAVAILABLE', `the session's dependencies are not visible at site ${this.site.id} after ${this.waitMs} ms`)
+        if (!ok) throw new CausewayError('CONTEXT_UNAVAILABLE', `the session's dependencies are not visible at site ${this.site.id} after ${this.waitMs} ms`, { details: { unknownOrigins: this.site.unknownOrigins(this.ctx.depList()) } })
         this.verified = true
       }
       return fn()
