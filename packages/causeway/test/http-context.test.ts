@@ -60,4 +60,14 @@ describe('HTTP: context tokens from elsewhere', () => {
     expect(t.status).toBe(422)
     expect(t.body.error?.code).toBe('CONTEXT_FOREIGN')
   })
+
+  it('the documented value depth limit (64) holds over HTTP', async () => {
+    const http = await serve(await openSite({ id: 'solo', storage: 'memory', shards: 1 }))
+    const put = (depth: number) => fetch(`${http.url}/v1/kv/deep`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: `{"value":${'['.repeat(depth)}${']'.repeat(depth)}}` })
+    // The top-level container is depth 0: 65 nested arrays reach depth 64, 66 go beyond.
+    expect((await put(65)).status).toBe(200)
+    const r = await put(66)
+    expect(r.status).toBe(400)
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe('INVALID_VALUE')
+  })
 })

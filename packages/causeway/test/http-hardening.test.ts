@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { connect } from 'node:net'
 import { request } from 'node:http'
-import { startHttpServer, MAX_WAIT_MS } from '../src/server.js'
+import { readFile } from 'node:fs/promises'
+import { startHttpServer, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, MAX_WAIT_MS } from '../src/server.js'
 import type { HttpServer } from '../src/server.js'
 import { FakeSite } from './fake-site.js'
 
@@ -148,5 +149,16 @@ describe('HTTP timeouts', () => {
     expect(code(r)).toBe('TIMEOUT')
     // The wait cap follows a smaller request timeout.
     expect((await raw(http.url, 'GET', '/v1/kv/k', { 'causeway-wait-ms': '600' })).status).toBe(400)
+  })
+})
+
+describe('docs/http-api.md agrees with the code', () => {
+  it('documents the wait cap and the timeouts the server uses', async () => {
+    const doc = await readFile(new URL('../../../docs/http-api.md', import.meta.url), 'utf8')
+    expect(doc).toContain(`| \`Causeway-Wait-Ms\` | 0–${MAX_WAIT_MS} |`)
+    expect(doc).toContain(`integer 0–${MAX_WAIT_MS} (default 0)`)
+    expect(doc).toContain(`| answer deadline (\`504 TIMEOUT\`) | ${DEFAULT_REQUEST_TIMEOUT_MS / 1000} s`)
+    expect(doc).toContain(`| receiving the request / its headers (\`408\`) | ${DEFAULT_REQUEST_TIMEOUT_MS / 1000} s / ${DEFAULT_HEADERS_TIMEOUT_MS / 1000} s`)
+    expect(doc).toMatch(/\| value nesting depth \| 64 levels/)
   })
 })
