@@ -168,7 +168,10 @@ export async function main(argv: string[]): Promise<number> {
       err(`causeway: ${e.code}: ${e.message}`)
       return e.code === 'INVALID_CONFIG' || e.code === 'INVALID_ARGUMENT' ? EXIT_USAGE : EXIT_RUNTIME
     }
-    err(`causeway: ${(e as Error)?.stack ?? String(e)}`)
+    // System errors (EACCES, ENOSPC, ...) are one line an operator can act on; a stack helps no one.
+    const errno = (e as NodeJS.ErrnoException | undefined)?.code
+    if (typeof errno === 'string' && /^E[A-Z]+$/.test(errno)) err(`causeway: ${(e as Error).message}`)
+    else err(`causeway: ${(e as Error)?.stack ?? String(e)}`)
     return EXIT_RUNTIME
   }
 }
