@@ -33,6 +33,13 @@ describe('config', () => {
     expect(template.dir).toBe(documented.dir)
     expect(template.privateKey).toBe(documented.privateKey)
     expect(template.dir.startsWith('/etc/causeway')).toBe(false)
+    // The single-host variant's config is valid too, with its own ports and state paths.
+    const single = /`\/etc\/causeway\/paris.json` \(lyon and nice alike[^`]*?\):\s*```jsonc\n([\s\S]*?)```/.exec(guide)
+    expect(single).not.toBeNull()
+    const one = validateConfig(JSON.parse(stripJsonComments(single![1]!)), '/etc/causeway/paris.json')
+    expect(one.dir).toBe('/var/lib/causeway/paris')
+    expect(one.listen).toEqual(['/ip4/127.0.0.1/tcp/4101'])
+    expect(one.http.port).toBe(8101)
     // The documented unit makes exactly the state directory writable.
     expect(guide).toMatch(/ReadWritePaths=\/var\/lib\/causeway\n/)
     expect(guide).toMatch(/ReadOnlyPaths=\/etc\/causeway\n/)
