@@ -1,28 +1,18 @@
 #!/usr/bin/env node
 // Must stay the first import: libp2p 3.x needs Promise.withResolvers, which Node 20 lacks.
 import '@causeway/libp2p/polyfills'
-import { mkdir, open, readFile, stat } from 'node:fs/promises'
+import { open, readFile, stat } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { CausewayError, isCausewayError } from '@causeway/core'
-import type { OpenSiteOptions, Site } from '@causeway/core'
-import { DEFAULT_MAX_FRAME_BYTES, libp2pNetwork } from '@causeway/libp2p'
-import type { Libp2pNetwork } from '@causeway/libp2p'
 import { exampleConfig, loadConfig } from './config.js'
 import type { NodeConfig } from './config.js'
 import { keygen, swarmkey } from './keys.js'
 import { createLogger } from './log.js'
-import { startHttpServer } from './server.js'
+import { EXIT_RUNTIME, EXIT_USAGE, runNode } from './serve.js'
+import type { OpenSite } from './serve.js'
 import { formatStatus } from './status.js'
 import type { NodeStatus } from './status.js'
-import type { HttpServer } from './server.js'
 
-/** Exit codes: 0 ok, 1 runtime failure (port in use, LOCKED, ...), 2 usage or config error. */
-const EXIT_RUNTIME = 1
-const EXIT_USAGE = 2
-/** openSite's default maxValueBytes (API.md). */
-const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
-/** A clean shutdown that takes longer than this is abandoned (exit 1). */
-const SHUTDOWN_TIMEOUT_MS = 15_000
 
 const USAGE = `causeway <command> [options]
 
@@ -40,8 +30,6 @@ class UsageError extends Error {}
 
 function out(line: string): void { process.stdout.write(`${line}\n`) }
 function err(line: string): void { process.stderr.write(`${line}\n`) }
-
-type OpenSite = (options: OpenSiteOptions) => Promise<Site>
 
 /** The facade's openSite, loaded lazily so the CLI also builds while the facade evolves. */
 async function loadOpenSite(): Promise<OpenSite> {
@@ -72,79 +60,20 @@ async function cmdServe(argv: string[]): Promise<number> {
   const cfg = await loadConfig(v['config'])
   const log = createLogger(cfg.logLevel, { site: cfg.id })
   const openSite = await loadOpenSite()
-
-  let network: Libp2pNetwork | undefined
-  let site: Site | undefined
-  let http: HttpServer | undefined
-  const cleanup = async (): Promise<void> => {
-    await http?.close().catch((e: unknown) => log.error({ err: e }, 'closing http failed'))
-    await site?.close().catch((e: unknown) => log.error({ err: e }, 'closing site failed'))
-    await network?.stop().catch((e: unknown) => log.error({ err: e }, 'stopping network failed'))
-  }
-  try {
-    // The default key lives in the data dir; create it so the key can be written there.
-    await mkdir(cfg.dir, { recursive: true })
-    network = await libp2pNetwork({
-      ...(cfg.listen === undefined ? {} : { listen: cfg.listen }),
-      privateKey: cfg.privateKey,
-      ...(cfg.psk === undefined ? {} : { psk: cfg.psk }),
-      peers: cfg.peers,
-      ...(cfg.latencyMs === undefined ? {} : { latencyMs: cfg.latencyMs }),
-      // A replication frame carries at least one whole entry: leave room for two of the largest
-      // values plus batch overhead, so a big maxValueBytes never produces an unsendable frame.
-      maxFrameBytes: Math.max(DEFAULT_MAX_FRAME_BYTES, 2 * (cfg.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES) + 1024 * 1024),
-      logger: log,
-    })
-    await warnIfExposed(cfg.privateKey, log)
-    if (cfg.psk !== undefined) await warnIfExposed(cfg.psk, log)
-    site = await openSite({
-      id: cfg.id,
-      dir: cfg.dir,
-      network,
-      logger: log,
-      ...(cfg.shards === undefined ? {} : { shards: cfg.shards }),
-      ...(cfg.durability === undefined ? {} : { durability: cfg.durability }),
-      ...(cfg.conflicts === undefined ? {} : { conflicts: cfg.conflicts }),
-      ...(cfg.maxValueBytes === undefined ? {} : { maxValueBytes: cfg.maxValueBytes }),
-      ...(cfg.heartbeatMs === undefined ? {} : { heartbeatMs: cfg.heartbeatMs }),
-    })
-    const net = network
-    http = await startHttpServer({ site, host: cfg.http.host, port: cfg.http.port, logger: log, statusExtra: () => ({
-      peerId: net.peerId,
-      addrs: net.addrs,
-      // Transport-level view (is there a replication stream right now?), next to the engine's.
-      transport: Object.fromEntries(net.peers().map((p) => [p.site, net.connected(p.site) ? 'up' : 'down'])),
-    }) })
-  } catch (e) {
-    await cleanup()
-    throw e
-  }
+  if (cfg.psk !== undefined) await warnIfExposed(cfg.psk, log)
+  const node = await runNode(cfg, log, openSite)
+  await warnIfExposed(cfg.privateKey, log)
 
   // One line on stdout so supervisors and tests know where the node listens.
-  out(JSON.stringify({ ready: true, site: cfg.id, peerId: network.peerId, addrs: network.addrs, http: http.url }))
-  log.info({ peerId: network.peerId, addrs: network.addrs, http: http.url }, 'site serving')
-
-  return await new Promise<number>((resolve) => {
-    let stopping = false
-    const stop = (signal: string): void => {
-      if (stopping) {
-        // A second signal: the operator wants out now. fsync durability keeps acknowledged writes.
-        log.warn({ signal }, 'second signal: exiting without a clean close')
-        resolve(EXIT_RUNTIME)
-        return
-      }
-      stopping = true
-      log.info({ signal }, 'shutting down')
-      const timer = setTimeout(() => {
-        log.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'clean shutdown timed out')
-        resolve(EXIT_RUNTIME)
-      }, SHUTDOWN_TIMEOUT_MS)
-      timer.unref()
-      cleanup().then(() => { clearTimeout(timer); resolve(0) }, () => { clearTimeout(timer); resolve(EXIT_RUNTIME) })
-    }
-    process.on('SIGTERM', () => stop('SIGTERM'))
-    process.on('SIGINT', () => stop('SIGINT'))
-  })
+  out(JSON.stringify({ ready: true, site: cfg.id, peerId: node.peerId, addrs: node.addrs, http: node.http }))
+  log.info({ peerId: node.peerId, addrs: node.addrs, http: node.http }, 'site serving')
+  const onSignal = (signal: string): void => {
+    log.info({ signal }, 'shutting down')
+    node.stop(signal)
+  }
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGINT', () => onSignal('SIGINT'))
+  return await node.done
 }
 
 async function cmdInit(argv: string[]): Promise<number> {
@@ -239,7 +168,10 @@ export async function main(argv: string[]): Promise<number> {
       err(`causeway: ${e.code}: ${e.message}`)
       return e.code === 'INVALID_CONFIG' || e.code === 'INVALID_ARGUMENT' ? EXIT_USAGE : EXIT_RUNTIME
     }
-    err(`causeway: ${(e as Error)?.stack ?? String(e)}`)
+    // System errors (EACCES, ENOSPC, ...) are one line an operator can act on; a stack helps no one.
+    const errno = (e as NodeJS.ErrnoException | undefined)?.code
+    if (typeof errno === 'string' && /^E[A-Z]+$/.test(errno)) err(`causeway: ${(e as Error).message}`)
+    else err(`causeway: ${(e as Error)?.stack ?? String(e)}`)
     return EXIT_RUNTIME
   }
 }

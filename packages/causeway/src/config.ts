@@ -256,8 +256,10 @@ export function exampleConfig(id = 'paris'): string {
   "//": "Causeway site configuration. Keys starting with // are comments; // and /* */ comments work too.",
   // This site's id: /^[a-z0-9][a-z0-9_-]{0,62}$/, unique in the deployment.
   "id": "${id}",
-  // Data directory (one LevelDB per shard). Relative paths resolve against this file's directory.
-  "dir": "./data/${id}",
+  // Data directory (one LevelDB per shard), writable by the service user. State lives under
+  // /var/lib/causeway, not next to this file: /etc/causeway is read-only in the systemd unit.
+  // (Relative paths would resolve against this file's directory.)
+  "dir": "/var/lib/causeway/${id}",
   "shards": 4,
   // "fsync": an acknowledged write is on disk (group commit). "relaxed": OS-buffered.
   "durability": "fsync",
@@ -265,10 +267,11 @@ export function exampleConfig(id = 'paris'): string {
   "conflicts": "lww",
   // libp2p listen addresses (open this TCP port between sites).
   "listen": ["/ip4/0.0.0.0/tcp/4101"],
-  // Ed25519 key fixing this site's PeerId; created if missing (\`causeway keygen --out ...\` prints the PeerId).
-  "privateKey": "./${id}.key",
-  // Optional private-network key shared by all sites (\`causeway swarmkey --out swarm.key\`).
-  // "psk": "./swarm.key",
+  // Ed25519 key fixing this site's PeerId: create it before the first start with
+  // \`causeway keygen --out /etc/causeway/peer.key\` (prints the PeerId). Omitted: <dir>/peer.key.
+  "privateKey": "/etc/causeway/peer.key",
+  // Optional private-network key shared by all sites (\`causeway swarmkey --out /etc/causeway/swarm.key\`).
+  // "psk": "/etc/causeway/swarm.key",
   // The allow-list: only these peers may connect. send/receive default to true (one-way links: set one to false).
   "peers": [
     { "site": "lyon", "addrs": ["/ip4/10.0.0.2/tcp/4101/p2p/12D3KooW...lyon"] },

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { exampleConfig, loadConfig, stripJsonComments, validateConfig } from '../src/config.js'
@@ -11,16 +11,45 @@ describe('config', () => {
 
   const base = { id: 'paris', dir: './data', http: { port: 8101 } }
 
-  it('the example config loads, with paths resolved against the file', async () => {
+  it('the example config loads, with absolute state paths that do not depend on where the file is', async () => {
     const file = join(dir, 'site.json')
     await writeFile(file, exampleConfig('paris'))
     const cfg = await loadConfig(file)
     expect(cfg.id).toBe('paris')
-    expect(cfg.dir).toBe(join(dir, 'data/paris'))
-    expect(cfg.privateKey).toBe(join(dir, 'paris.key'))
+    // Not next to the config file (/etc/causeway is read-only in the documented unit).
+    expect(cfg.dir).toBe('/var/lib/causeway/paris')
+    expect(cfg.privateKey).toBe('/etc/causeway/peer.key')
     expect(cfg.peers.map((p) => p.site)).toEqual(['lyon', 'nice'])
     expect(cfg.http).toEqual({ host: '127.0.0.1', port: 8101 })
     expect(cfg.logLevel).toBe('warn')
+  })
+
+  it('the init template and docs/operations.md agree on state and key paths', async () => {
+    const guide = await readFile(new URL('../../../docs/operations.md', import.meta.url), 'utf8')
+    const block = /`\/etc\/causeway\/site.json` on edge-1 \(paris\):\s*```jsonc\n([\s\S]*?)```/.exec(guide)
+    expect(block).not.toBeNull()
+    const documented = validateConfig(JSON.parse(stripJsonComments(block![1]!)), '/etc/causeway/site.json')
+    const template = validateConfig(JSON.parse(stripJsonComments(exampleConfig('paris'))), '/etc/causeway/site.json')
+    expect(template.dir).toBe(documented.dir)
+    expect(template.privateKey).toBe(documented.privateKey)
+    expect(template.dir.startsWith('/etc/causeway')).toBe(false)
+    // The single-host variant's config is valid too, with its own ports and state paths.
+    const single = /`\/etc\/causeway\/paris.json` \(lyon and nice alike[^`]*?\):\s*```jsonc\n([\s\S]*?)```/.exec(guide)
+    expect(single).not.toBeNull()
+    const one = validateConfig(JSON.parse(stripJsonComments(single![1]!)), '/etc/causeway/paris.json')
+    expect(one.dir).toBe('/var/lib/causeway/paris')
+    expect(one.listen).toEqual(['/ip4/127.0.0.1/tcp/4101'])
+    expect(one.http.port).toBe(8101)
+    // The documented unit makes exactly the state directory writable.
+    expect(guide).toMatch(/ReadWritePaths=\/var\/lib\/causeway\n/)
+    expect(guide).toMatch(/ReadOnlyPaths=\/etc\/causeway\n/)
+  })
+
+  it('relative paths resolve against the config file directory', () => {
+    const cfg = validateConfig({ ...base, dir: 'state/paris', privateKey: '../keys/paris.key', psk: './swarm.key' }, '/srv/causeway/site.json')
+    expect(cfg.dir).toBe('/srv/causeway/state/paris')
+    expect(cfg.privateKey).toBe('/srv/keys/paris.key')
+    expect(cfg.psk).toBe('/srv/causeway/swarm.key')
   })
 
   it('names the unknown field and the file', () => {

@@ -7,6 +7,16 @@ export class FakeSite {
   time = 0
   readonly data = new Map<string, Entry>()
   closed = false
+  /** Operations never settle while set (to test the request timeout). */
+  stall = false
+  private readonly failureListeners = new Set<(err: Error) => void>()
+
+  /** Simulate the engine stopping itself after a storage failure. */
+  fail(err: Error): void { for (const l of this.failureListeners) l(err) }
+  onFailure(listener: (err: Error) => void): () => void {
+    this.failureListeners.add(listener)
+    return () => this.failureListeners.delete(listener)
+  }
 
   session(options: SessionOptions = {}): Session {
     let seen = 0
@@ -15,7 +25,8 @@ export class FakeSite {
       if (m === null) throw new CausewayError('INVALID_CONTEXT', 'bad context')
       seen = Number(m[1])
     }
-    const check = (): void => {
+    const check = async (): Promise<void> => {
+      if (this.stall) await new Promise(() => {})
       if (this.closed) throw new CausewayError('CLOSED', 'closed')
       if (seen > this.time) throw new CausewayError('CONTEXT_UNAVAILABLE', 'dependencies not visible')
     }
@@ -23,7 +34,7 @@ export class FakeSite {
     const self = this
     return {
       async put(key: string, value: Value) {
-        check()
+        await check()
         if (key === '') throw new CausewayError('INVALID_KEY', 'empty key')
         if (typeof value === 'string' && value.length > 100) throw new CausewayError('VALUE_TOO_LARGE', 'too large')
         const v = version()
@@ -32,20 +43,20 @@ export class FakeSite {
         return v
       },
       async get(key: string) {
-        check()
+        await check()
         const e = self.data.get(key)
         if (e !== undefined) seen = Math.max(seen, e.version.time)
         return e
       },
       async delete(key: string) {
-        check()
+        await check()
         const v = version()
         self.data.delete(key)
         seen = v.time
         return v
       },
       async getMany(keys: Iterable<string>) {
-        check()
+        await check()
         const m = new Map<string, Entry>()
         for (const k of keys) {
           if (typeof k !== 'string') throw new CausewayError('INVALID_KEY', 'not a string')
@@ -55,7 +66,7 @@ export class FakeSite {
         return m
       },
       async write(ops) {
-        check()
+        await check()
         const v = version()
         for (const op of ops) {
           if ('delete' in op) self.data.delete(op.key)

@@ -5,6 +5,8 @@ import type { HttpServer } from '../src/server.js'
 import { formatStatus } from '../src/status.js'
 import { FakeSite } from './fake-site.js'
 
+const JSON_TYPE = { 'content-type': 'application/json' }
+
 describe('HTTP API', () => {
   let site: FakeSite
   let http: HttpServer
@@ -36,24 +38,24 @@ describe('HTTP API', () => {
   it('getMany returns an array of entries', async () => {
     await put('a', 1)
     await put('__proto__', 2)
-    const r = await fetch(`${http.url}/v1/kv:getMany`, { method: 'POST', body: JSON.stringify({ keys: ['a', 'missing', '__proto__'] }) })
+    const r = await fetch(`${http.url}/v1/kv:getMany`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ keys: ['a', 'missing', '__proto__'] }) })
     expect(r.status).toBe(200)
     const body = await r.json() as { entries: Array<{ key: string; value: unknown }> }
     expect(body.entries.map((e) => [e.key, e.value])).toEqual([['a', 1], ['__proto__', 2]])
-    const bad = await fetch(`${http.url}/v1/kv:getMany`, { method: 'POST', body: JSON.stringify({ keys: 'a' }) })
+    const bad = await fetch(`${http.url}/v1/kv:getMany`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ keys: 'a' }) })
     expect(bad.status).toBe(400)
   })
 
   it('atomic multi-key write', async () => {
     await put('gone', 0)
-    const r = await fetch(`${http.url}/v1/kv:write`, { method: 'POST', body: JSON.stringify({ ops: [{ key: 'x', value: 1 }, { key: 'y', value: [2] }, { key: 'gone', delete: true }] }) })
+    const r = await fetch(`${http.url}/v1/kv:write`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ ops: [{ key: 'x', value: 1 }, { key: 'y', value: [2] }, { key: 'gone', delete: true }] }) })
     expect(r.status).toBe(200)
     const { version } = await r.json() as { version: { time: number } }
     expect(site.data.get('x')?.version.time).toBe(version.time)
     expect(site.data.get('y')?.value).toEqual([2])
     expect(site.data.has('gone')).toBe(false)
     for (const ops of [[], 'x', [{ key: 'x' }], [{ key: 'x', value: 1, delete: true }], [null]]) {
-      const bad = await fetch(`${http.url}/v1/kv:write`, { method: 'POST', body: JSON.stringify({ ops }) })
+      const bad = await fetch(`${http.url}/v1/kv:write`, { method: 'POST', headers: JSON_TYPE, body: JSON.stringify({ ops }) })
       expect(bad.status).toBe(400)
     }
   })
@@ -82,10 +84,11 @@ describe('HTTP API', () => {
     expect((await fetch(`${http.url}/v1/kv/%E0%A4%A`)).status).toBe(400)
     expect((await fetch(`${http.url}/v1/nope`)).status).toBe(404)
     expect((await fetch(`${http.url}/v1/kv/k`, { method: 'POST' })).status).toBe(405)
-    expect((await fetch(`${http.url}/v1/kv/k`, { method: 'PUT', body: '{not json' })).status).toBe(400)
-    expect((await fetch(`${http.url}/v1/kv/k`, { method: 'PUT', body: '{}' })).status).toBe(400)
-    expect((await fetch(`${http.url}/v1/kv/k`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: '{"value":1}' })).status).toBe(200)
-    const big = await fetch(`${http.url}/v1/kv/k`, { method: 'PUT', body: JSON.stringify({ value: 'x'.repeat(3 * 1024 * 1024) }) }).catch(() => undefined)
+    expect((await fetch(`${http.url}/v1/kv/k`, { method: 'PUT', headers: JSON_TYPE, body: '{not json' })).status).toBe(400)
+    expect((await fetch(`${http.url}/v1/kv/k`, { method: 'PUT', headers: JSON_TYPE, body: '{}' })).status).toBe(400)
+    // Not JSON-typed: what a foreign web page can send without a preflight (CSRF), so refused.
+    expect((await fetch(`${http.url}/v1/kv/k`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: '{"value":1}' })).status).toBe(415)
+    const big = await fetch(`${http.url}/v1/kv/k`, { method: 'PUT', headers: JSON_TYPE, body: JSON.stringify({ value: 'x'.repeat(3 * 1024 * 1024) }) }).catch(() => undefined)
     if (big !== undefined) expect(big.status).toBe(413)
     site.closed = true
     expect((await fetch(`${http.url}/v1/kv/k`)).status).toBe(503)

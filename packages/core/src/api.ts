@@ -149,4 +149,9 @@ export interface Site {
   gc(): Promise<void>
   /** Subscribe to applied writes (local and remote): called with the keys changed. Returns unsubscribe. */
   onApplied(listener: (keys: string[], origin: string) => void): () => void
+  /**
+   * Called once if the site stops itself after a storage failure (every later operation rejects
+   * STORAGE_ERROR); at once if it already has. Lets a server exit so its supervisor restarts it.
+   */
+  onFailure(listener: (err: Error) => void): () => void
 }

@@ -17,6 +17,8 @@ export interface SessionHost {
   /** Throws CLOSED (or the storage failure that stopped the site). */
   checkOpen(): void
   waitForDeps(deps: Dot[], waitMs: number): Promise<boolean>
+  /** Origins of unmet dependencies that can never be met at this site (another deployment's token). */
+  unknownOrigins(deps: Dot[]): string[]
   localWrite(ops: WriteEntryOp[], ctx: CausalContext): Promise<{ version: Version; dot: Dot }>
   readStates(keys: string[]): Promise<Map<string, KeyState>>
 }
@@ -36,7 +38,7 @@ export class SessionImpl implements Session {
     const p = this.chain.then(async () => {
       if (!this.verified) {
         const ok = await this.site.waitForDeps(this.ctx.depList(), this.waitMs)
-        if (!ok) throw new CausewayError('CONTEXT_UNAVAILABLE', `the session's dependencies are not visible at site ${this.site.id} after ${this.waitMs} ms`)
+        if (!ok) throw new CausewayError('CONTEXT_UNAVAILABLE', `the session's dependencies are not visible at site ${this.site.id} after ${this.waitMs} ms`, { details: { unknownOrigins: this.site.unknownOrigins(this.ctx.depList()) } })
         this.verified = true
       }
       return fn()

@@ -61,6 +61,7 @@ class SiteImpl implements Site {
   private readonly scans: Scans
   private closed = false
   private failed: Error | undefined
+  private readonly failureListeners = new Set<(err: Error) => void>()
   private heartbeat: NodeJS.Timeout | undefined
   private beats = 0
 
@@ -211,6 +212,43 @@ class SiteImpl implements Site {
     this.log.error({ err: e }, 'site stopped after a storage failure')
     // Stop replicating: a site that cannot write must not acknowledge anything.
     void this.o.network?.stop().catch(() => {})
+    for (const l of this.failureListeners) {
+      try {
+        l(this.failed)
+      } catch (err) {
+        this.log.warn({ err }, 'onFailure listener threw')
+      }
+    }
+  }
+
+  onFailure(listener: (err: Error) => void): () => void {
+    if (this.failed) {
+      listener(this.failed)
+      return () => {}
+    }
+    this.failureListeners.add(listener)
+    return () => this.failureListeners.delete(listener)
+  }
+
+  /**
+   * Origins of unmet dependencies that can never be met here: a site this one has no stream from
+   * and no link to, or this site itself beyond the sequence numbers it ever assigned. Such a
+   * context comes from another deployment (or from before a restore), so waiting cannot help.
+   */
+  unknownOrigins(deps: Dot[]): string[] {
+    const peers = new Set((this.o.network?.peers() ?? []).map((p) => p.site))
+    const origins = new Set<string>()
+    for (const s of this.streams.values()) origins.add(s.origin)
+    const out = new Set<string>()
+    for (const [sid, q] of deps) {
+      if (this.streams.av(sid) >= q) continue
+      const origin = sid.slice(0, sid.indexOf('/'))
+      if (origin === this.id) {
+        const shard = Number(sid.slice(sid.indexOf('/') + 1))
+        if (!(shard < this.shards.length) || q > (this.streams.get(sid)?.issued ?? 0)) out.add(origin)
+      } else if (!peers.has(origin) && !origins.has(origin)) out.add(origin)
+    }
+    return [...out]
   }
 
   // ---------------------------------------------------------------- reads

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { open, readFile, stat } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { mkdir, open, readFile, stat } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { CausewayError } from '@causeway/core'
@@ -17,8 +17,34 @@ function errnoCode(err: unknown): string | undefined {
 }
 
 /**
+ * Create `dir` and its missing parents (mode 0700: they hold secrets), one level at a time.
+ * Not fs.mkdir({ recursive: true }): it loops for ever where mkdir answers ENOENT although the
+ * parent exists (/proc, some FUSE mounts).
+ */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  const abs = resolve(dir)
+  try {
+    if ((await stat(abs)).isDirectory()) return
+    throw new CausewayError('INVALID_OPTIONS', `${abs} exists and is not a directory`, { details: { path: abs } })
+  } catch (err) {
+    if (err instanceof CausewayError) throw err
+    if (errnoCode(err) !== 'ENOENT') throw new CausewayError('INVALID_OPTIONS', `cannot use directory ${abs}: ${(err as Error).message}`, { cause: err, details: { path: abs } })
+  }
+  const parent = dirname(abs)
+  if (parent === abs) throw new CausewayError('INVALID_OPTIONS', `cannot use directory ${abs}`, { details: { path: abs } })
+  await ensurePrivateDir(parent)
+  try {
+    await mkdir(abs, { mode: 0o700 })
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') return // created concurrently
+    throw new CausewayError('INVALID_OPTIONS', `cannot create directory ${abs}: ${(err as Error).message}`, { cause: err, details: { path: abs } })
+  }
+}
+
+/**
  * Load the libp2p private key stored at `path` (protobuf-marshalled), creating a fresh Ed25519 key
- * there (mode 0600, exclusive create so two processes cannot race) when the file is missing.
+ * there (mode 0600, exclusive create so two processes cannot race) when the file is missing, with
+ * its missing directories (mode 0700): peers are configured before any site (and its dir) exists.
  */
 export async function loadOrCreatePrivateKey(path: string): Promise<PrivateKey> {
   if (typeof path !== 'string' || path === '') {
@@ -30,6 +56,7 @@ export async function loadOrCreatePrivateKey(path: string): Promise<PrivateKey> 
     } catch (err) {
       if (errnoCode(err) !== 'ENOENT') throw err
     }
+    await ensurePrivateDir(dirname(path))
     const key = await generateKeyPair('Ed25519')
     let fh
     try {
@@ -37,9 +64,6 @@ export async function loadOrCreatePrivateKey(path: string): Promise<PrivateKey> 
     } catch (err) {
       const code = errnoCode(err)
       if (code === 'EEXIST') continue // another process created it first: read theirs
-      if (code === 'ENOENT') {
-        throw new CausewayError('INVALID_OPTIONS', `cannot create key file ${path}: directory ${dirname(path)} does not exist`, { cause: err, details: { path } })
-      }
       throw new CausewayError('INVALID_OPTIONS', `cannot create key file ${path}: ${(err as Error).message}`, { cause: err, details: { path } })
     }
     try {
