@@ -9,3 +9,4 @@ export { assertKey, assertValue, encodeValue, decodeValue, hash32, MAX_KEY_BYTES
 export { applyToState, viewOf, validateConflicts, type KeyState, type Sibling } from './conflict.js'
 export { encodeEntry, decodeEntry, type WriteEntry } from './entry.js'
 export { encodeFrame, decodeFrame, PROTOCOL_VERSION, type Frame } from './protocol.js'
+export { systemTimers, isTimers } from './timers.js'

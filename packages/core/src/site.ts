@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { IndexDefinition, Logger, OpenSiteOptions, ScanOptions, Session, SessionOptions, ShardDb, Site, StorageFactory, WriteOp } from './api.js'
 import { LamportClock, systemClock } from './clock.js'
+import { isTimers, systemTimers } from './timers.js'
 import { assertKey, decodeUntrusted, decodeValue, encode, encodeValue, hash32 } from './codec.js'
 import { observationOf, validateConflicts, viewOf, type KeyState, type Resolver } from './conflict.js'
 import { CausalContext, type Dot, type StreamId } from './context.js'
@@ -11,7 +12,7 @@ import { CausewayError, invariant } from './errors.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame, type Report, type Vector } from './protocol.js'
 import { K, logKey, logPrefix, Shard, type ShardHost } from './shard.js'
-import type { Clock, ConflictMode, Entry, PeerState, SiteStatus, Value, Version } from './types.js'
+import type { Clock, Timers, ConflictMode, Entry, PeerState, SiteStatus, Value, Version } from './types.js'
 
 const SITE_ID_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 const INDEX_NAME_RE = /^[a-z0-9_-]{1,64}$/
@@ -114,6 +115,7 @@ interface ValidOptions {
   storage: StorageFactory
   storageKind: 'level' | 'memory' | 'custom'
   clock: Clock
+  timers: Timers
   cacheEntries: number
   heartbeatMs: number
   logger: Logger
@@ -149,6 +151,7 @@ function validateOptions(o: unknown): ValidOptions {
   if (typeof heartbeatMs !== 'number' || !(heartbeatMs >= 10)) bad('heartbeatMs must be >= 10')
   const resolver: Resolver = validateConflicts(x.conflicts)
   if (x.clock !== undefined && typeof x.clock?.nowMs !== 'function') bad('clock must have nowMs()')
+  if (x.timers !== undefined && !isTimers(x.timers)) bad('timers must have after() and every()')
   const ttl = x.ttl ?? {}
   if (typeof ttl !== 'object' || ttl === null) bad('ttl must be an object of prefix -> ms')
   for (const [p, ms] of Object.entries(ttl)) if (typeof ms !== 'number' || !(ms > 0)) bad(`ttl['${p}'] must be a number of ms > 0`)
@@ -163,6 +166,7 @@ function validateOptions(o: unknown): ValidOptions {
     storage: typeof storageOpt === 'function' ? storageOpt : defaultStorage(storageOpt),
     storageKind: typeof storageOpt === 'function' ? 'custom' : storageOpt,
     clock: x.clock ?? systemClock,
+    timers: x.timers ?? systemTimers,
     cacheEntries,
     heartbeatMs,
     logger: x.logger ?? silentLogger,
@@ -242,7 +246,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   private applyAgain = false
   private closed = false
   private failed: Error | undefined
-  private heartbeat: NodeJS.Timeout | undefined
+  private heartbeat: (() => void) | undefined
   private beats = 0
   private epoch = 0
   /** Newest applied-vector report of every other site (gossiped in heartbeats). */
@@ -435,8 +439,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   async join(): Promise<void> {
     if (!this.o.network) return
     await this.o.network.start(this.id, this)
-    this.heartbeat = setInterval(() => this.onHeartbeat(), this.o.heartbeatMs)
-    this.heartbeat.unref?.()
+    this.heartbeat = this.o.timers.every(this.o.heartbeatMs, () => this.onHeartbeat())
   }
 
   // ---------------------------------------------------------------- local writes
@@ -632,15 +635,15 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
       const w = {
         deps,
         resolve: () => {
-          clearTimeout(timer)
+          cancel()
           resolve(true)
         },
       }
-      const timer = setTimeout(() => {
+      // keepAlive: a session waiting for its context must settle before the process may exit.
+      const cancel = this.o.timers.after(waitMs, () => {
         this.waiters = this.waiters.filter((x) => x !== w)
         resolve(false)
-      }, waitMs)
-      timer.unref?.()
+      }, { keepAlive: true })
       this.waiters.push(w)
     })
   }
@@ -1152,7 +1155,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     const deadline = this.wall.nowMs() + timeoutMs
     while (!this.isLocalIdle()) {
       if (this.wall.nowMs() > deadline) throw new CausewayError('TIMEOUT', `site ${this.id} did not become idle in ${timeoutMs} ms`)
-      await new Promise((r) => setTimeout(r, 2))
+      await new Promise<void>((r) => this.o.timers.after(2, r, { keepAlive: true }))
     }
   }
 
@@ -1267,14 +1270,14 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    if (this.heartbeat) clearInterval(this.heartbeat)
+    this.heartbeat?.()
     for (const w of this.waiters) w.resolve()
     this.waiters = []
     await this.o.network?.stop().catch((e) => this.log.warn({ err: e }, 'network stop failed'))
     // Let queued writes finish so nothing acknowledged-in-flight is torn.
     const deadline = this.wall.nowMs() + 10_000
     while ((this.applying || this.shards.some((s) => s.busy)) && this.wall.nowMs() < deadline) {
-      await new Promise((r) => setTimeout(r, 2))
+      await new Promise<void>((r) => this.o.timers.after(2, r, { keepAlive: true }))
     }
     for (const p of this.peers.values()) await p.inbound.catch(() => {})
     for (const sh of this.shards) sh.closed = true
