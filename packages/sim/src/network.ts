@@ -12,7 +12,10 @@
  * - send/receive flags are engine policy: reported by peers(), frames flow both ways regardless.
  */
 import { CausewayError } from '@causeway/core'
-import type { Clock, NetworkHandler, PeerConfig, SiteProgress } from '@causeway/core'
+import { systemClock, systemTimers } from '@causeway/core'
+import type { Clock, NetworkHandler, PeerConfig, SiteProgress, Timers } from '@causeway/core'
+import { FrameTrace } from './trace.js'
+import { VirtualTime } from './virtual.js'
 import { createRandom, type RandomFn } from './random.js'
 import type {
   LatencyFn,
@@ -50,12 +53,18 @@ function pairKey(a: string, b: string): string {
 interface Timer {
   handle: unknown
   immediate: boolean
+  /** Set for a virtual-time timer. */
+  cancel?: () => void
 }
 
 function clearTimer(t: Timer): void {
-  if (t.immediate) clearImmediate(t.handle as NodeJS.Immediate)
+  if (t.cancel !== undefined) t.cancel()
+  else if (t.immediate) clearImmediate(t.handle as NodeJS.Immediate)
   else clearTimeout(t.handle as NodeJS.Timeout)
 }
+
+/** Where the virtual clock starts (2026-01-01T00:00:00Z): Lamport times look like wall-clock ones. */
+const DEFAULT_VIRTUAL_START_MS = 1_767_225_600_000
 
 class Endpoint {
   state: EndpointState = 'created'
@@ -129,6 +138,8 @@ class SimNetworkImpl implements SimNetwork {
   private closed = false
   private readonly endpoints = new Map<string, Endpoint>()
   private readonly known = new Set<string>()
+  /** `known` sorted, cached: the engine asks for its peers on every pump. */
+  private sortedKnown: string[] | undefined
   private readonly links = new Map<string, Link>()
   private readonly partitionGroup = new Map<string, number>()
   private readonly cuts = new Set<string>()
@@ -140,7 +151,13 @@ class SimNetworkImpl implements SimNetwork {
   private readonly maxQueuedBytes: number
   private readonly settleTimeoutMs: number
   private readonly settlePollMs: number
-  private readonly clock: Clock
+  private readonly deliveryClock: Clock
+  /** Set in virtual-time mode: the only source of time and timers of the run. */
+  private readonly vt: VirtualTime | undefined
+  readonly clock: Clock
+  readonly timers: Timers
+  private readonly frameTrace = new FrameTrace()
+  private readonly tracing: boolean
   private readonly onHandlerError: NonNullable<SimNetworkOptions['onHandlerError']>
   private events: PendingEvent[] = []
   private flushScheduled = false
@@ -187,7 +204,25 @@ class SimNetworkImpl implements SimNetwork {
     this.settleTimeoutMs = settleTimeoutMs
     this.settlePollMs = settlePollMs
     // performance.now is monotonic (a wall-clock jump must not stall a link) and faked by vitest.
-    this.clock = options.clock ?? { nowMs: () => globalThis.performance.now() }
+    if (options.virtualTime !== undefined && typeof options.virtualTime !== 'boolean') throw invalidOptions('virtualTime must be a boolean')
+    const startMs = options.virtualStartMs ?? DEFAULT_VIRTUAL_START_MS
+    if (!isNonNegativeFinite(startMs)) throw invalidOptions('virtualStartMs must be a finite number >= 0')
+    if (options.virtualTime === true) {
+      if (options.clock !== undefined) throw invalidOptions('clock and virtualTime exclude each other (virtual time is the clock)')
+      this.vt = new VirtualTime(startMs, (e) => queueMicrotask(() => {
+        throw e
+      }))
+      this.deliveryClock = this.vt
+      this.clock = this.vt
+      this.timers = this.vt
+    } else {
+      this.vt = undefined
+      this.deliveryClock = options.clock ?? { nowMs: () => globalThis.performance.now() }
+      this.clock = systemClock
+      this.timers = systemTimers
+    }
+    if (options.trace !== undefined && typeof options.trace !== 'boolean') throw invalidOptions('trace must be a boolean')
+    this.tracing = options.trace ?? this.vt !== undefined
     this.onHandlerError =
       options.onHandlerError ??
       ((error) => {
@@ -225,7 +260,10 @@ class SimNetworkImpl implements SimNetwork {
     // An adapter created but never started is simply replaced (e.g. openSite rejected its options).
     if (existing !== undefined && existing.state === 'created') existing.state = 'stopped'
     this.endpoints.set(siteId, ep)
-    this.known.add(siteId)
+    if (!this.known.has(siteId)) {
+      this.known.add(siteId)
+      this.sortedKnown = undefined
+    }
     return this.makeAdapter(ep)
   }
 
@@ -263,7 +301,8 @@ class SimNetworkImpl implements SimNetwork {
     const out: PeerConfig[] = []
     // Sites that exclude this one are left out: the engine must not queue writes for a peer it can
     // never reach. Stopped sites stay listed: they may restart and still need our writes.
-    for (const site of [...this.known].sort()) {
+    this.sortedKnown ??= [...this.known].sort()
+    for (const site of this.sortedKnown) {
       if (site === ep.siteId) continue
       const other = this.endpoints.get(site)
       if (other !== undefined && !other.allows(ep.siteId)) continue
@@ -466,7 +505,7 @@ class SimNetworkImpl implements SimNetwork {
     const dir = link.dirs.get(ep.siteId)!
     // Copy: the receiver owns its buffer and must never alias the sender's (real networks don't).
     const copy = new Uint8Array(bytes)
-    const nowMs = this.clock.nowMs()
+    const nowMs = this.deliveryClock.nowMs()
     const at = Math.max(dir.lastDeliverAtMs, nowMs + this.delayMs(ep.siteId, peer))
     dir.lastDeliverAtMs = at
     dir.frames.push(copy)
@@ -506,6 +545,10 @@ class SimNetworkImpl implements SimNetwork {
     const waitMs = dir.deliverAtMs[dir.head]! - nowMs
     const epoch = link.epoch
     const fire = (): void => this.deliver(link, dir, epoch)
+    if (this.vt !== undefined) {
+      dir.timer = { handle: undefined, immediate: false, cancel: this.vt.after(waitMs, fire) }
+      return
+    }
     // Zero delay still goes through the event loop: send() never delivers synchronously.
     dir.timer =
       waitMs <= 0
@@ -518,7 +561,7 @@ class SimNetworkImpl implements SimNetwork {
     if (!link.up || link.epoch !== epoch) return
     const receiver = link.ends.get(dir.to)!
     const sender = link.ends.get(dir.from)!
-    const nowMs = this.clock.nowMs()
+    const nowMs = this.deliveryClock.nowMs()
     let n = 0
     // The head is due (its timer fired); later frames go too if due, up to a batch bound.
     while (dir.head < dir.frames.length && link.up && link.epoch === epoch && n < MAX_FRAMES_PER_TICK) {
@@ -530,6 +573,7 @@ class SimNetworkImpl implements SimNetwork {
       this.delivered.frames++
       this.delivered.bytes += frame.byteLength
       n++
+      if (this.tracing) this.frameTrace.add(nowMs, dir.from, dir.to, frame)
       this.call(receiver, 'frame', () => receiver.handler!.frame(dir.from, frame))
     }
     if (!link.up || link.epoch !== epoch) return
@@ -543,7 +587,7 @@ class SimNetworkImpl implements SimNetwork {
       this.call(sender, 'drain', () => sender.handler!.drain(dir.to))
     }
     if (link.up && link.epoch === epoch && dir.length > 0 && dir.timer === undefined) {
-      this.schedule(link, dir, this.clock.nowMs())
+      this.schedule(link, dir, this.deliveryClock.nowMs())
     }
   }
 
@@ -558,6 +602,7 @@ class SimNetworkImpl implements SimNetwork {
   settle(timeoutMs: number = this.settleTimeoutMs): Promise<void> {
     if (this.closed) return Promise.reject(new CausewayError('CLOSED', 'network is closed'))
     if (!isNonNegativeFinite(timeoutMs)) return Promise.reject(invalidOptions('timeoutMs must be a finite number >= 0'))
+    if (this.vt !== undefined) return this.settleVirtual(this.vt, timeoutMs)
     return new Promise<void>((resolve, reject) => {
       let consecutive = 0
       let lastProblem = 'never polled'
@@ -595,6 +640,37 @@ class SimNetworkImpl implements SimNetwork {
       this.waiters.add(waiter)
       poll()
     })
+  }
+
+  /** settle() in virtual time: the same two clean polls, settlePollMs of virtual time apart. */
+  private async settleVirtual(vt: VirtualTime, timeoutMs: number): Promise<void> {
+    const deadline = vt.nowMs() + timeoutMs
+    let consecutive = 0
+    let lastProblem = 'never polled'
+    await vt.run(0)
+    for (;;) {
+      if (this.closed) throw new CausewayError('CLOSED', 'network closed while settling')
+      const problem = this.unsettled()
+      if (problem === undefined) {
+        if (++consecutive >= 2) return
+      } else {
+        consecutive = 0
+        lastProblem = problem
+      }
+      if (vt.nowMs() >= deadline) {
+        throw new CausewayError('TIMEOUT', `network did not settle within ${timeoutMs} virtual ms: ${lastProblem}`, { details: { reason: lastProblem } })
+      }
+      await vt.run(Math.min(this.settlePollMs, deadline - vt.nowMs()))
+    }
+  }
+
+  run(ms: number): Promise<void> {
+    if (this.vt === undefined) return Promise.reject(new CausewayError('INVALID_ARGUMENT', 'run() needs a network created with virtualTime: true'))
+    return this.vt.run(ms)
+  }
+
+  trace(): string {
+    return this.frameTrace.digest()
   }
 
   /** Why the network is not settled, or undefined when it is. */
