@@ -15,6 +15,7 @@ import { startHttpServer } from './server.js'
 import { formatStatus } from './status.js'
 import type { NodeStatus } from './status.js'
 import type { HttpServer } from './server.js'
+import { SIMULATE_USAGE, cmdSimulate } from './simulate-cli.js'
 
 /** Exit codes: 0 ok, 1 runtime failure (port in use, LOCKED, ...), 2 usage or config error. */
 const EXIT_RUNTIME = 1
@@ -33,7 +34,7 @@ Commands:
   swarmkey --out swarm.key            create a libp2p private-network key (psk)
   status  --config site.json | --url http://127.0.0.1:8101 [--json]
                                       print the peers' aliveness as seen by a running node
-  help                                this text
+${SIMULATE_USAGE}  help                                this text
 `
 
 class UsageError extends Error {}
@@ -226,6 +227,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'keygen': return await cmdKeygen(rest)
       case 'swarmkey': return await cmdSwarmkey(rest)
       case 'status': return await cmdStatus(rest)
+      case 'simulate': return await cmdSimulate(rest)
       case '--version': case 'version': out(await version()); return 0
       case undefined: case 'help': case '--help': case '-h': process.stdout.write(USAGE); return cmd === undefined ? EXIT_USAGE : 0
       default: throw new UsageError(`unknown command "${cmd}"`)
