@@ -25,6 +25,7 @@ import type {
   SimNetwork,
   SimNetworkOptions,
   SimNetworkStats,
+  SimPeerOptions,
 } from './types.js'
 
 const SITE_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/
@@ -44,6 +45,15 @@ function invalidOptions(message: string): CausewayError {
 
 function isNonNegativeFinite(x: unknown): x is number {
   return typeof x === 'number' && Number.isFinite(x) && x >= 0
+}
+
+function peerConfig(siteId: string, p: SimPeerOptions): PeerConfig {
+  if (p === null || typeof p !== 'object') throw invalidOptions('a peer entry must be an object')
+  if (typeof p.site !== 'string' || !SITE_ID.test(p.site)) throw invalidOptions(`invalid peer site id ${JSON.stringify(p.site)}`)
+  if (p.site === siteId) throw invalidOptions(`site ${siteId} lists itself as a peer`)
+  if (p.send !== undefined && typeof p.send !== 'boolean') throw invalidOptions('peer.send must be a boolean')
+  if (p.receive !== undefined && typeof p.receive !== 'boolean') throw invalidOptions('peer.receive must be a boolean')
+  return { site: p.site, send: p.send ?? true, receive: p.receive ?? true }
 }
 
 function pairKey(a: string, b: string): string {
@@ -69,6 +79,8 @@ const DEFAULT_VIRTUAL_START_MS = 1_767_225_600_000
 class Endpoint {
   state: EndpointState = 'created'
   handler: NetworkHandler | undefined
+  /** Peers removed with removePeer() from the default mesh. */
+  readonly excluded = new Set<string>()
   constructor(
     readonly siteId: string,
     /** undefined: talks to every site; else the allow-list with directions. */
@@ -76,10 +88,11 @@ class Endpoint {
   ) {}
 
   allows(peer: string): boolean {
-    return this.allow === undefined || this.allow.has(peer)
+    return !this.excluded.has(peer) && (this.allow === undefined || this.allow.has(peer))
   }
 
   config(peer: string): PeerConfig | undefined {
+    if (this.excluded.has(peer)) return undefined
     if (this.allow === undefined) return { site: peer, send: true, receive: true }
     return this.allow.get(peer)
   }
@@ -243,13 +256,9 @@ class SimNetworkImpl implements SimNetwork {
       if (!Array.isArray(options.peers)) throw invalidOptions('peers must be an array')
       allow = new Map()
       for (const p of options.peers) {
-        if (p === null || typeof p !== 'object') throw invalidOptions('a peer entry must be an object')
-        if (typeof p.site !== 'string' || !SITE_ID.test(p.site)) throw invalidOptions(`invalid peer site id ${JSON.stringify(p.site)}`)
-        if (p.site === siteId) throw invalidOptions(`site ${siteId} lists itself as a peer`)
-        if (allow.has(p.site)) throw invalidOptions(`peer ${p.site} listed twice`)
-        if (p.send !== undefined && typeof p.send !== 'boolean') throw invalidOptions('peer.send must be a boolean')
-        if (p.receive !== undefined && typeof p.receive !== 'boolean') throw invalidOptions('peer.receive must be a boolean')
-        allow.set(p.site, { site: p.site, send: p.send ?? true, receive: p.receive ?? true })
+        const cfg = peerConfig(siteId, p)
+        if (allow.has(cfg.site)) throw invalidOptions(`peer ${cfg.site} listed twice`)
+        allow.set(cfg.site, cfg)
       }
     }
     const existing = this.endpoints.get(siteId)
@@ -283,6 +292,8 @@ class SimNetworkImpl implements SimNetwork {
         this.refreshLinks()
       },
       peers: () => this.peersOf(ep),
+      addPeer: (peer: SimPeerOptions) => this.addPeer(ep, peer),
+      removePeer: (site: string) => this.removePeer(ep, site),
       send: (peer: string, bytes: Uint8Array) => this.send(ep, peer, bytes),
       connected: (peer: string) => {
         const link = this.links.get(pairKey(ep.siteId, peer))
@@ -296,6 +307,26 @@ class SimNetworkImpl implements SimNetwork {
     }
   }
 
+  private addPeer(ep: Endpoint, p: SimPeerOptions): void {
+    this.assertOpen()
+    const cfg = peerConfig(ep.siteId, p)
+    ep.excluded.delete(cfg.site)
+    ep.allow?.set(cfg.site, cfg)
+    if (!this.known.has(cfg.site)) {
+      this.known.add(cfg.site)
+      this.sortedKnown = undefined
+    }
+    this.refreshLinks()
+  }
+
+  private removePeer(ep: Endpoint, site: string): void {
+    this.assertOpen()
+    if (typeof site !== 'string' || !SITE_ID.test(site)) throw invalidOptions(`invalid peer site id ${JSON.stringify(site)}`)
+    if (ep.allow !== undefined) ep.allow.delete(site)
+    else ep.excluded.add(site)
+    this.refreshLinks()
+  }
+
   private peersOf(ep: Endpoint): PeerConfig[] {
     if (ep.allow !== undefined) return [...ep.allow.values()].map((p) => ({ ...p }))
     const out: PeerConfig[] = []
@@ -303,7 +334,7 @@ class SimNetworkImpl implements SimNetwork {
     // never reach. Stopped sites stay listed: they may restart and still need our writes.
     this.sortedKnown ??= [...this.known].sort()
     for (const site of this.sortedKnown) {
-      if (site === ep.siteId) continue
+      if (site === ep.siteId || ep.excluded.has(site)) continue
       const other = this.endpoints.get(site)
       if (other !== undefined && !other.allows(ep.siteId)) continue
       out.push({ site, send: true, receive: true })

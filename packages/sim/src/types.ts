@@ -74,6 +74,13 @@ export interface SimNetworkStats {
 /** The NetworkAdapter of one simulated site. */
 export interface SimAdapter extends NetworkAdapter {
   readonly siteId: string
+  /**
+   * Accept a peer at run time (API.md "Membership"): added to an explicit allow-list, or taken back
+   * into the default mesh after removePeer(). The link comes up when both sides allow each other.
+   */
+  addPeer(peer: SimPeerOptions): void
+  /** Stop talking to a peer: the link goes down and the peer is no longer listed by peers(). */
+  removePeer(site: string): void
 }
 
 export interface SimNetwork {
