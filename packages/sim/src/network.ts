@@ -765,7 +765,8 @@ class SimNetworkImpl implements SimNetwork {
   stats(): SimNetworkStats {
     const perLink: Record<string, SimLinkStats> = {}
     for (const [k, v] of this.perLink) perLink[k] = { ...v }
-    return { ...this.totals, perLink, delivered: { ...this.delivered }, dropped: { ...this.dropped } }
+    // API.md: frames/bytes are the frames delivered so far; what send() accepted is `sent`.
+    return { ...this.delivered, sent: { ...this.totals }, perLink, delivered: { ...this.delivered }, dropped: { ...this.dropped } }
   }
 
   resetStats(): void {

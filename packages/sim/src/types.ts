@@ -60,9 +60,11 @@ export interface SimLinkStats {
 }
 
 export interface SimNetworkStats {
-  /** Frames accepted by send() into a link (including ones later dropped by a link going down). */
+  /** Frames delivered so far (handed to a receiving handler), and their encoded size (API.md). */
   frames: number
   bytes: number
+  /** Frames accepted by send() into a link (including ones later dropped by a link going down). */
+  sent: SimLinkStats
   /** Per direction, keyed `'<from>-><to>'`: frames/bytes accepted by send(). */
   perLink: Record<string, SimLinkStats>
   /** Frames handed to a receiving handler. */
