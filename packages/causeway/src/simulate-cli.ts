@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util'
 import { CausewayError } from '@causeway/core'
 import { formatSimulation, simulate, type Workload } from './simulate.js'
 
-export const SIMULATE_USAGE = `  simulate --seed N [--sites 5] [--minutes 60] [--workload ./w.js] [--seeds A-B]
+export const SIMULATE_USAGE = `  simulate --seed N [--sites 5] [--minutes 60] [--workload ./w.js] [--seeds A-B] [--trace]
                                       seeded multi-site run in virtual time with faults, checked
                                       for causal violations (exit 1 on any); --seeds runs a range
 `
@@ -37,13 +37,14 @@ export async function loadWorkload(path: string): Promise<Workload> {
 
 /** Returns the exit code: 0 when every seed ran clean, 1 when one did not. */
 export async function cmdSimulate(args: string[]): Promise<number> {
-  let values: Record<string, string | undefined>
+  type Values = { seed?: string; seeds?: string; sites?: string; minutes?: string; workload?: string; trace?: boolean }
+  let values: Values
   try {
     ;({ values } = parseArgs({
       args,
-      options: { seed: { type: 'string' }, seeds: { type: 'string' }, sites: { type: 'string' }, minutes: { type: 'string' }, workload: { type: 'string' } },
+      options: { seed: { type: 'string' }, seeds: { type: 'string' }, sites: { type: 'string' }, minutes: { type: 'string' }, workload: { type: 'string' }, trace: { type: 'boolean' } },
       strict: true,
-    }) as { values: Record<string, string | undefined> })
+    }) as { values: Values })
   } catch (e) {
     return usage((e as Error).message)
   }
@@ -68,6 +69,7 @@ export async function cmdSimulate(args: string[]): Promise<number> {
     const workload = workloadPath === undefined ? undefined : await loadWorkload(workloadPath)
     const r = await simulate({ seed, sites, minutes, ...(workload ? { workload } : {}) })
     process.stdout.write(formatSimulation(r))
+    if (values.trace === true) process.stdout.write(`  trace ${r.trace}\n`)
     if (r.violations.length > 0 || r.errors.length > 0) {
       failed++
       const w = workloadPath === undefined ? '' : ` --workload ${workloadPath}`

@@ -63,6 +63,13 @@ describe('causeway simulate', () => {
     const ok = spawnSync(process.execPath, [cli, 'simulate', '--seed', '7', '--sites', '3', '--minutes', '0.2'], { encoding: 'utf8', timeout: 120_000 })
     expect(ok.stdout).toMatch(/^seed 7: \d+ operations, 0 violations\n$/)
     expect(ok.status).toBe(0)
+    // Same seed, another process: the same run, frame for frame.
+    const args = [cli, 'simulate', '--seed', '7', '--sites', '3', '--minutes', '0.2', '--trace']
+    const t1 = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 })
+    const t2 = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 })
+    expect(t1.stdout).toMatch(/^seed 7: \d+ operations, 0 violations\n  trace [1-9]\d*:[0-9a-f]{16}\n$/)
+    expect(t2.stdout).toBe(t1.stdout)
+    expect(t1.stdout.split('\n')[0]).toBe(ok.stdout.trim())
     const dir = mkdtempSync(join(tmpdir(), 'cw-sim-'))
     try {
       const good = join(dir, 'good.mjs')
