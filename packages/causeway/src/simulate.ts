@@ -4,13 +4,13 @@
  * context token), its history checked by @causeway/checker. Everything that varies comes from
  * the seed and virtual time, so a seed replays the same run (the same trace()).
  */
-import { MemoryLevel } from 'memory-level'
 import { CausewayError, createSite, isCausewayError } from '@causeway/core'
-import type { Entry, Session, ShardDb, Site, Value, WriteOp } from '@causeway/core'
+import type { Entry, Session, Site, Value, WriteOp } from '@causeway/core'
 import { createRandom, createSimNetwork } from '@causeway/sim'
 import type { RandomFn, SimNetwork } from '@causeway/sim'
 import { checkHistory, createHistory } from '@causeway/checker'
 import type { History, SessionRecorder, Violation, ViolationKind } from '@causeway/checker'
+import { createSimDisk, type SimDisk } from './sim-disk.js'
 
 export interface SimulateOptions {
   seed: number
@@ -65,6 +65,9 @@ export interface SimulateResult {
   /** Operations that failed with an unexpected error (each one fails the run). */
   errors: string[]
   restarts: number
+  /** Restarts that were power losses (unsynced writes dropped), and how many writes they dropped. */
+  powerLosses: number
+  lostUnsynced: number
   partitions: number
   moves: number
   virtualMs: number
@@ -145,13 +148,16 @@ class Simulation {
   readonly ids: string[]
   readonly sites: Array<Site | undefined>
   /** Each site's shard databases, kept across restarts: the site's disk. */
-  private readonly disks: ShardDb[][]
+  private readonly disks: SimDisk[][]
   private readonly inflight: number[]
   private readonly drained: Array<Array<() => void>>
   readonly history: History = createHistory()
   readonly keys = new Set<string>()
   readonly errors: string[] = []
   restarts = 0
+  powerLosses = 0
+  /** Writes undone by power losses (not acknowledged ones, with fsync durability). */
+  lostUnsynced = 0
   partitions = 0
   moves = 0
   done = false
@@ -191,16 +197,21 @@ class Simulation {
       network: this.net.adapter(id),
       clock: this.net.clock,
       timers: this.net.timers,
-      storage: (index) => (disk[index] ??= new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as ShardDb),
+      storage: (index) => (disk[index] ??= createSimDisk()).db,
     })
   }
 
   /** Close a site once its in-flight operations are done (none start meanwhile: it is marked down). */
-  async restart(i: number, downMs: number): Promise<void> {
+  async restart(i: number, downMs: number, powerLoss: boolean): Promise<void> {
     const site = this.sites[i]!
     this.sites[i] = undefined
     if (this.inflight[i]! > 0) await new Promise<void>((r) => this.drained[i]!.push(r))
     await site.close()
+    if (powerLoss) {
+      // Whatever the site wrote without sync is gone; it must come back on what it acknowledged.
+      for (const d of this.disks[i]!) this.lostUnsynced += await d.powerLoss()
+      this.powerLosses++
+    }
     if (this.diskLoss) this.disks[i]!.length = 0
     this.restarts++
     await this.sleep(downMs)
@@ -268,7 +279,7 @@ class Simulation {
     else if (r < 0.045) this.net.setLatency(5 + this.int(100), this.int(50))
     else if (r < 0.055) {
       const up = this.sites.flatMap((s, i) => (s === undefined ? [] : [i]))
-      if (up.length > 1) return this.restart(up[this.int(up.length)]!, 500 + this.int(20_000))
+      if (up.length > 1) return this.restart(up[this.int(up.length)]!, 500 + this.int(20_000), this.random() < 0.5)
     }
     return undefined
   }
@@ -330,6 +341,8 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
     counts: res.counts,
     errors: sim.errors,
     restarts: sim.restarts,
+    powerLosses: sim.powerLosses,
+    lostUnsynced: sim.lostUnsynced,
     partitions: sim.partitions,
     moves: sim.moves,
     virtualMs,

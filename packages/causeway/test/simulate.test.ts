@@ -16,12 +16,14 @@ describe('causeway simulate', () => {
     let operations = 0
     let restarts = 0
     let partitions = 0
+    let powerLosses = 0
     for (const seed of SEEDS) {
       const sites = 3 + (seed % 3)
       const r = await simulate({ seed, sites, minutes: SWEEP_MINUTES, faultScale: 5 })
       operations += r.operations
       restarts += r.restarts
       partitions += r.partitions
+      powerLosses += r.powerLosses
       if (r.violations.length > 0 || r.errors.length > 0) {
         const line = `seed ${seed}: ${[...r.violations.map((v) => `${v.kind}: ${v.detail}`), ...r.errors].slice(0, 3).join('; ')}\n  replay: causeway simulate --seed ${seed} --sites ${sites} --minutes ${SWEEP_MINUTES}  (faultScale 5: CAUSEWAY_SEED=${seed} npx vitest run packages/causeway/test/simulate.test.ts)`
         console.log(line)
@@ -34,6 +36,7 @@ describe('causeway simulate', () => {
     if (SEEDS.length >= 50) {
       expect(restarts).toBeGreaterThan(SEEDS.length / 10)
       expect(partitions).toBeGreaterThan(SEEDS.length / 10)
+      expect(powerLosses).toBeGreaterThan(SEEDS.length / 20)
     }
   }, 300_000)
 
