@@ -34,6 +34,8 @@ export interface ShardHost {
   allocSeq(shard: number): number
   /** Roll back allocations after a failed batch, so the stream never has a gap. */
   releaseSeq(shard: number, seq: number): void
+  /** The shard's queue ran empty (wakes whoever waits for the site to be idle). */
+  workDone(): void
 }
 
 export interface LocalWriteItem {
@@ -205,6 +207,7 @@ export class Shard {
       }
     } finally {
       this.flushing = false
+      this.host.workDone()
     }
   }
 

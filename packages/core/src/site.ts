@@ -240,6 +240,8 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   private readonly indexes = new Map<string, IndexDefinition>()
   private readonly listeners = new Set<(keys: string[], origin: string) => void>()
   private waiters: Array<{ deps: Dot[]; resolve: () => void }> = []
+  /** idle() / close() waits, woken when some work finishes (no polling). */
+  private workWaiters: Array<() => void> = []
   private localReady: ReadyLocal[] = []
   private applying = false
   private rounds = 0
@@ -283,6 +285,19 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
   }
   allocSeq(shard: number): number {
     return ++this.localSeq[shard]!
+  }
+  workDone(): void {
+    if (this.workWaiters.length > 0) for (const wake of this.workWaiters.splice(0)) wake()
+  }
+  /** Resolves at the next workDone(), or after timeoutMs. */
+  private nextWorkDone(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const cancel = this.o.timers.after(Math.max(0, timeoutMs), resolve, { keepAlive: true })
+      this.workWaiters.push(() => {
+        cancel()
+        resolve()
+      })
+    })
   }
   releaseSeq(shard: number, seq: number): void {
     invariant(this.localSeq[shard] === seq, 'sequence numbers released out of order')
@@ -505,6 +520,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
       this.applying = false
     }
     this.checkWaiters()
+    this.workDone()
   }
 
   /**
@@ -856,6 +872,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
         p.inboundDepth++
         const done = this.receiveWrites(p, f.e).finally(() => {
           p.inboundDepth--
+          this.workDone()
         })
         p.inbound = p.inbound.then(() => done)
         return
@@ -1155,7 +1172,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     const deadline = this.wall.nowMs() + timeoutMs
     while (!this.isLocalIdle()) {
       if (this.wall.nowMs() > deadline) throw new CausewayError('TIMEOUT', `site ${this.id} did not become idle in ${timeoutMs} ms`)
-      await new Promise<void>((r) => this.o.timers.after(2, r, { keepAlive: true }))
+      await this.nextWorkDone(deadline - this.wall.nowMs() + 1)
     }
   }
 
@@ -1277,7 +1294,7 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
     // Let queued writes finish so nothing acknowledged-in-flight is torn.
     const deadline = this.wall.nowMs() + 10_000
     while ((this.applying || this.shards.some((s) => s.busy)) && this.wall.nowMs() < deadline) {
-      await new Promise<void>((r) => this.o.timers.after(2, r, { keepAlive: true }))
+      await this.nextWorkDone(deadline - this.wall.nowMs())
     }
     for (const p of this.peers.values()) await p.inbound.catch(() => {})
     for (const sh of this.shards) sh.closed = true

@@ -79,3 +79,24 @@ describe('virtual time', () => {
     await net.close()
   })
 })
+
+describe('idle() wakes on events, not by polling', () => {
+  it('waiting for a busy site costs no virtual time', async () => {
+    const net = createSimNetwork({ seed: 1, virtualTime: true })
+    const a = await createSite({ id: 'a', storage: 'memory', network: net.adapter('a'), clock: net.clock, timers: net.timers })
+    const t0 = net.clock.nowMs()
+    const s = a.session()
+    // Call idle() at every microtask depth of a burst of puts, so some calls find the shards
+    // flushing; a polling idle() would then sleep on (virtual) timers, advancing the clock.
+    for (let depth = 0; depth < 40; depth++) {
+      const puts = Array.from({ length: 20 }, (_, i) => s.put(`k${i}`, depth))
+      for (let i = 0; i < depth; i++) await Promise.resolve()
+      await a.idle()
+      await Promise.all(puts)
+    }
+    expect(net.clock.nowMs()).toBe(t0)
+    await a.close()
+    expect(net.clock.nowMs()).toBe(t0)
+    await net.close()
+  })
+})
