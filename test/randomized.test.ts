@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { openSite, type Entry, type Site } from 'causeway'
 import { createRandom, createSimNetwork, type SimNetwork } from '@causeway/sim'
-import { checkHistory, createHistory } from './checker/index.js'
+import { checkHistory, createHistory } from '@causeway/checker'
 
 let open: Array<{ sites: Site[]; net: SimNetwork }> = []
 afterEach(async () => {

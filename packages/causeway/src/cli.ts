@@ -12,6 +12,7 @@ import { EXIT_RUNTIME, EXIT_USAGE, runNode } from './serve.js'
 import type { OpenSite } from './serve.js'
 import { formatStatus } from './status.js'
 import type { NodeStatus } from './status.js'
+import { SIMULATE_USAGE, cmdSimulate } from './simulate-cli.js'
 
 
 const USAGE = `causeway <command> [options]
@@ -23,7 +24,7 @@ Commands:
   swarmkey --out swarm.key            create a libp2p private-network key (psk)
   status  --config site.json | --url http://127.0.0.1:8101 [--json]
                                       print the peers' aliveness as seen by a running node
-  help                                this text
+${SIMULATE_USAGE}  help                                this text
 `
 
 class UsageError extends Error {}
@@ -155,6 +156,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'keygen': return await cmdKeygen(rest)
       case 'swarmkey': return await cmdSwarmkey(rest)
       case 'status': return await cmdStatus(rest)
+      case 'simulate': return await cmdSimulate(rest)
       case '--version': case 'version': out(await version()); return 0
       case undefined: case 'help': case '--help': case '-h': process.stdout.write(USAGE); return cmd === undefined ? EXIT_USAGE : 0
       default: throw new UsageError(`unknown command "${cmd}"`)

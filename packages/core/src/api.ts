@@ -1,6 +1,6 @@
 import type { AbstractLevel } from 'abstract-level'
 import type { NetworkAdapter } from './network.js'
-import type { Clock, ConflictMode, ConflictOption, Durability, Entry, SiteStatus, Value, Version } from './types.js'
+import type { Clock, Timers, ConflictMode, ConflictOption, Durability, Entry, SiteStatus, Value, Version } from './types.js'
 
 /** A LevelDB-like database holding one shard: string keys, binary values. */
 export type ShardDb = AbstractLevel<string | Uint8Array, string, Uint8Array>
@@ -39,6 +39,8 @@ export interface OpenSiteOptions {
   storage?: 'level' | 'memory' | StorageFactory
   /** Injected wall clock (default: the system clock). */
   clock?: Clock
+  /** Injected timers (default: the system's); every timer of the site goes through them. */
+  timers?: Timers
   /** Cached key states per shard (default 100_000). */
   cacheEntries?: number
   /** Interval of heartbeats / progress gossip to peers (default 1000 ms). */

@@ -1,5 +1,6 @@
 import type { Logger } from './api.js'
 import type { LamportClock } from './clock.js'
+import type { Timers } from './types.js'
 import type { Dot, StreamId } from './context.js'
 import { decodeEntry, type WriteEntry, type WriteEntryOp } from './entry.js'
 import { ROUND_BYTES, ROUND_ENTRIES, ROUND_SHARE_BYTES_MIN, ROUND_SHARE_ENTRIES_MIN } from './limits.js'
@@ -18,6 +19,9 @@ export interface ApplierHost {
   fail(e: unknown): void
   /** Entries of one of this site's own streams were applied (fetched back after a restore). */
   ownApplied(s: StreamState): void
+  readonly timers: Timers
+  /** The apply loop went idle (wakes idle()/close() waits). */
+  workDone(): void
 }
 
 interface ReadyLocal {
@@ -91,6 +95,7 @@ export class Applier {
       this.applying = false
     }
     this.checkWaiters()
+    this.host.workDone()
   }
 
   /**
@@ -223,15 +228,19 @@ export class Applier {
       const w = {
         deps,
         resolve: () => {
-          clearTimeout(timer)
+          cancel()
           resolve(true)
         },
       }
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== w)
-        resolve(false)
-      }, waitMs)
-      timer.unref?.()
+      // keepAlive: a session waiting for its context must settle before the process may exit.
+      const cancel = this.host.timers.after(
+        waitMs,
+        () => {
+          this.waiters = this.waiters.filter((x) => x !== w)
+          resolve(false)
+        },
+        { keepAlive: true },
+      )
       this.waiters.push(w)
     })
   }

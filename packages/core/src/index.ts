@@ -12,3 +12,4 @@ export { encodeFrame, decodeFrame, PROTOCOL_VERSION, type Frame } from './protoc
 export { isSiteId, SITE_ID_RE } from './ids.js'
 export * as limits from './limits.js'
 export { overlayGraph, overlayNeighbours } from './overlay.js'
+export { systemTimers, isTimers } from './timers.js'

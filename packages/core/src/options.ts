@@ -1,5 +1,6 @@
 import type { Logger, OpenSiteOptions } from './api.js'
 import { systemClock } from './clock.js'
+import { isTimers, systemTimers } from './timers.js'
 import { validateConflicts, type Resolver } from './conflict.js'
 import { CausewayError } from './errors.js'
 import { isSiteId, SITE_ID_RE } from './ids.js'
@@ -19,7 +20,7 @@ import {
 } from './limits.js'
 import type { NetworkAdapter } from './network.js'
 import { isStorageOption, type StorageOption } from './storage/index.js'
-import type { Clock } from './types.js'
+import type { Clock, Timers } from './types.js'
 
 /** openSite's options, validated and with their defaults filled in. */
 
@@ -35,6 +36,7 @@ export interface ValidOptions {
   maxValueBytes: number
   storage: StorageOption
   clock: Clock
+  timers: Timers
   cacheEntries: number
   heartbeatMs: number
   logger: Logger
@@ -72,6 +74,7 @@ export function validateOptions(o: unknown): ValidOptions {
   if (typeof heartbeatMs !== 'number' || !(heartbeatMs >= HEARTBEAT_MS_MIN)) bad(`heartbeatMs must be >= ${HEARTBEAT_MS_MIN}`)
   const resolver: Resolver = validateConflicts(x.conflicts)
   if (x.clock !== undefined && typeof x.clock?.nowMs !== 'function') bad('clock must have nowMs()')
+  if (x.timers !== undefined && !isTimers(x.timers)) bad('timers must have after() and every()')
   const ttl = x.ttl ?? {}
   if (typeof ttl !== 'object' || ttl === null) bad('ttl must be an object of prefix -> ms')
   for (const [p, ms] of Object.entries(ttl)) if (typeof ms !== 'number' || !(ms > 0)) bad(`ttl['${p}'] must be a number of ms > 0`)
@@ -89,6 +92,7 @@ export function validateOptions(o: unknown): ValidOptions {
     maxValueBytes,
     storage: storageOpt,
     clock: x.clock ?? systemClock,
+    timers: x.timers ?? systemTimers,
     cacheEntries,
     heartbeatMs,
     logger: x.logger ?? silentLogger,

@@ -55,6 +55,8 @@ export interface ReplicationHost {
   fail(e: unknown): void
   kickApply(): void
   isLocalIdle(): boolean
+  /** An inbound frame finished (wakes idle()/close() waits). */
+  workDone(): void
 }
 
 export class Replication implements NetworkHandler {
@@ -338,6 +340,7 @@ export class Replication implements NetworkHandler {
         p.inboundDepth++
         const done = this.receiveWrites(p, f.e).finally(() => {
           p.inboundDepth--
+          this.host.workDone()
         })
         p.inbound = p.inbound.then(() => done)
         return

@@ -27,6 +27,8 @@ export interface ShardHost {
   allocSeq(shard: number): number
   /** Roll back allocations after a failed batch, so the stream never has a gap. */
   releaseSeq(shard: number, seq: number): void
+  /** The shard's queue ran empty (wakes whoever waits for the site to be idle). */
+  workDone(): void
 }
 
 export interface LocalWriteItem {
@@ -214,6 +216,7 @@ export class Shard extends ShardStore {
       }
     } finally {
       this.flushing = false
+      this.host.workDone()
     }
   }
 

@@ -5,7 +5,7 @@ import type { KeyState, Resolver } from './conflict.js'
 import { CausalContext, type Dot } from './context.js'
 import type { WriteEntry, WriteEntryOp } from './entry.js'
 import { CausewayError } from './errors.js'
-import { CLOSE_DRAIN_MS, COLLECT_EVERY_BEATS, IDLE_TIMEOUT_MS_DEFAULT, POLL_MS, RECOVER_IDLE_TIMEOUT_MS, TRIM_EVERY_BEATS } from './limits.js'
+import { CLOSE_DRAIN_MS, COLLECT_EVERY_BEATS, IDLE_TIMEOUT_MS_DEFAULT, RECOVER_IDLE_TIMEOUT_MS, TRIM_EVERY_BEATS } from './limits.js'
 import type { NetworkAdapter } from './network.js'
 import { openShardDbs } from './open.js'
 import { validateOptions, type ValidOptions } from './options.js'
@@ -62,7 +62,9 @@ class SiteImpl implements Site {
   private closed = false
   private failed: Error | undefined
   private readonly failureListeners = new Set<(err: Error) => void>()
-  private heartbeat: NodeJS.Timeout | undefined
+  private heartbeat: (() => void) | undefined
+  /** idle() / close() waits, woken when some work finishes (no polling). */
+  private workWaiters: Array<() => void> = []
   private beats = 0
 
   constructor(private readonly o: ValidOptions, dbs: ShardDb[]) {
@@ -83,6 +85,7 @@ class SiteImpl implements Site {
       indexesFor: (key) => this.scans.indexesFor(key),
       allocSeq: (shard) => this.streams.allocSeq(shard),
       releaseSeq: (shard, seq) => this.streams.releaseSeq(shard, seq),
+      workDone: () => this.workDone(),
     }
     this.shards = dbs.map((db, i) => new Shard(i, db, shardHost, o.cacheEntries))
     this.streams = new Streams(this.id, this.shards)
@@ -95,6 +98,8 @@ class SiteImpl implements Site {
         stopped: () => this.closed || this.failed !== undefined,
         fail: (e) => this.fail(e),
         ownApplied: (s) => this.replication.recovery.check(s),
+        timers: o.timers,
+        workDone: () => this.workDone(),
       },
       this.streams,
       this.shards,
@@ -116,6 +121,7 @@ class SiteImpl implements Site {
         fail: (e) => this.fail(e),
         kickApply: () => this.applier.kickApply(),
         isLocalIdle: () => this.isLocalIdle(),
+        workDone: () => this.workDone(),
       },
       this.streams,
       this.stability,
@@ -144,8 +150,8 @@ class SiteImpl implements Site {
   async join(): Promise<void> {
     if (!this.o.network) return
     await this.o.network.start(this.id, this.replication)
-    this.heartbeat = setInterval(() => this.onHeartbeat(), this.o.heartbeatMs)
-    this.heartbeat.unref?.()
+    // Not keepAlive: heartbeats alone never hold a process open.
+    this.heartbeat = this.o.timers.every(this.o.heartbeatMs, () => this.onHeartbeat())
   }
 
   // ---------------------------------------------------------------- local writes
@@ -339,8 +345,24 @@ class SiteImpl implements Site {
     const deadline = this.wall.nowMs() + timeoutMs
     while (!this.isLocalIdle()) {
       if (this.wall.nowMs() > deadline) throw new CausewayError('TIMEOUT', `site ${this.id} did not become idle in ${timeoutMs} ms`)
-      await new Promise((r) => setTimeout(r, POLL_MS))
+      await this.nextWorkDone(deadline - this.wall.nowMs() + 1)
     }
+  }
+
+  /** Some work finished (apply loop, shard queue, inbound frame): wake idle()/close() waits. */
+  private workDone(): void {
+    if (this.workWaiters.length > 0) for (const wake of this.workWaiters.splice(0)) wake()
+  }
+
+  /** Resolves at the next workDone(), or after timeoutMs. */
+  private nextWorkDone(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const cancel = this.o.timers.after(Math.max(0, timeoutMs), resolve, { keepAlive: true })
+      this.workWaiters.push(() => {
+        cancel()
+        resolve()
+      })
+    })
   }
 
   private isLocalIdle(): boolean {
@@ -366,13 +388,13 @@ class SiteImpl implements Site {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    if (this.heartbeat) clearInterval(this.heartbeat)
+    this.heartbeat?.()
     this.applier.releaseWaiters()
     await this.o.network?.stop().catch((e) => this.log.warn({ err: e }, 'network stop failed'))
     // Let queued writes finish so nothing acknowledged-in-flight is torn.
     const deadline = this.wall.nowMs() + CLOSE_DRAIN_MS
     while ((this.applier.running || this.shards.some((s) => s.busy)) && this.wall.nowMs() < deadline) {
-      await new Promise((r) => setTimeout(r, POLL_MS))
+      await this.nextWorkDone(deadline - this.wall.nowMs())
     }
     await this.replication.settleInbound()
     await Promise.allSettled(this.shards.map((s) => s.close()))

@@ -29,6 +29,29 @@ export interface Clock {
   nowMs(): number
 }
 
+/** Cancels a timer; calling it again, or after the timer fired, does nothing. */
+export type CancelTimer = () => void
+
+export interface TimerOptions {
+  /**
+   * Whether the pending timer keeps the process alive (default false). An operation with a deadline
+   * (a session waiting for its context, idle(timeoutMs)) must, so it settles before the process can
+   * exit; background work (heartbeats) must not, so an idle site never holds a process open.
+   */
+  keepAlive?: boolean
+}
+
+/**
+ * Injected timers (with Clock, everything a site knows about time): the system's by default, a
+ * simulator's virtual ones in deterministic runs. Callbacks never run synchronously inside after()/every().
+ */
+export interface Timers {
+  /** Runs fn once, ms milliseconds from now. */
+  after(ms: number, fn: () => void, options?: TimerOptions): CancelTimer
+  /** Runs fn every ms milliseconds until cancelled. */
+  every(ms: number, fn: () => void, options?: TimerOptions): CancelTimer
+}
+
 /** Injected randomness: a function returning a float in [0, 1). */
 export type Random = () => number
 

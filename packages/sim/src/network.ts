@@ -12,7 +12,10 @@
  * - send/receive flags are engine policy: reported by peers(), frames flow both ways regardless.
  */
 import { CausewayError, isSiteId } from '@causeway/core'
-import type { Clock, NetworkHandler, PeerConfig, SiteProgress } from '@causeway/core'
+import { systemClock, systemTimers } from '@causeway/core'
+import type { Clock, NetworkHandler, PeerConfig, SiteProgress, Timers } from '@causeway/core'
+import { FrameTrace } from './trace.js'
+import { VirtualTime } from './virtual.js'
 import { createRandom, type RandomFn } from './random.js'
 import type {
   LatencyFn,
@@ -22,6 +25,7 @@ import type {
   SimNetwork,
   SimNetworkOptions,
   SimNetworkStats,
+  SimPeerOptions,
 } from './types.js'
 
 const DEFAULT_HIGH_WATER_BYTES = 1024 * 1024
@@ -45,6 +49,15 @@ function isNonNegativeFinite(x: unknown): x is number {
   return typeof x === 'number' && Number.isFinite(x) && x >= 0
 }
 
+function peerConfig(siteId: string, p: SimPeerOptions): PeerConfig {
+  if (p === null || typeof p !== 'object') throw invalidOptions('a peer entry must be an object')
+  if (!isSiteId(p.site)) throw invalidOptions(`invalid peer site id ${JSON.stringify(p.site)}`)
+  if (p.site === siteId) throw invalidOptions(`site ${siteId} lists itself as a peer`)
+  if (p.send !== undefined && typeof p.send !== 'boolean') throw invalidOptions('peer.send must be a boolean')
+  if (p.receive !== undefined && typeof p.receive !== 'boolean') throw invalidOptions('peer.receive must be a boolean')
+  return { site: p.site, send: p.send ?? true, receive: p.receive ?? true }
+}
+
 function pairKey(a: string, b: string): string {
   return a < b ? `${a}|${b}` : `${b}|${a}`
 }
@@ -52,16 +65,24 @@ function pairKey(a: string, b: string): string {
 interface Timer {
   handle: unknown
   immediate: boolean
+  /** Set for a virtual-time timer. */
+  cancel?: () => void
 }
 
 function clearTimer(t: Timer): void {
-  if (t.immediate) clearImmediate(t.handle as NodeJS.Immediate)
+  if (t.cancel !== undefined) t.cancel()
+  else if (t.immediate) clearImmediate(t.handle as NodeJS.Immediate)
   else clearTimeout(t.handle as NodeJS.Timeout)
 }
+
+/** Where the virtual clock starts (2026-01-01T00:00:00Z): Lamport times look like wall-clock ones. */
+const DEFAULT_VIRTUAL_START_MS = 1_767_225_600_000
 
 class Endpoint {
   state: EndpointState = 'created'
   handler: NetworkHandler | undefined
+  /** Peers removed with removePeer() from the default mesh. */
+  readonly excluded = new Set<string>()
   constructor(
     readonly siteId: string,
     /** undefined: talks to every site; else the allow-list with directions. */
@@ -69,10 +90,11 @@ class Endpoint {
   ) {}
 
   allows(peer: string): boolean {
-    return this.allow === undefined || this.allow.has(peer)
+    return !this.excluded.has(peer) && (this.allow === undefined || this.allow.has(peer))
   }
 
   config(peer: string): PeerConfig | undefined {
+    if (this.excluded.has(peer)) return undefined
     if (this.allow === undefined) return { site: peer, send: true, receive: true }
     return this.allow.get(peer)
   }
@@ -131,6 +153,8 @@ class SimNetworkImpl implements SimNetwork {
   private closed = false
   private readonly endpoints = new Map<string, Endpoint>()
   private readonly known = new Set<string>()
+  /** `known` sorted, cached: the engine asks for its peers on every pump. */
+  private sortedKnown: string[] | undefined
   private readonly links = new Map<string, Link>()
   private readonly partitionGroup = new Map<string, number>()
   private readonly cuts = new Set<string>()
@@ -144,7 +168,13 @@ class SimNetworkImpl implements SimNetwork {
   private readonly maxQueuedBytes: number
   private readonly settleTimeoutMs: number
   private readonly settlePollMs: number
-  private readonly clock: Clock
+  private readonly deliveryClock: Clock
+  /** Set in virtual-time mode: the only source of time and timers of the run. */
+  private readonly vt: VirtualTime | undefined
+  readonly clock: Clock
+  readonly timers: Timers
+  private readonly frameTrace = new FrameTrace()
+  private readonly tracing: boolean
   private readonly onHandlerError: NonNullable<SimNetworkOptions['onHandlerError']>
   private events: PendingEvent[] = []
   private flushScheduled = false
@@ -191,7 +221,25 @@ class SimNetworkImpl implements SimNetwork {
     this.settleTimeoutMs = settleTimeoutMs
     this.settlePollMs = settlePollMs
     // performance.now is monotonic (a wall-clock jump must not stall a link) and faked by vitest.
-    this.clock = options.clock ?? { nowMs: () => globalThis.performance.now() }
+    if (options.virtualTime !== undefined && typeof options.virtualTime !== 'boolean') throw invalidOptions('virtualTime must be a boolean')
+    const startMs = options.virtualStartMs ?? DEFAULT_VIRTUAL_START_MS
+    if (!isNonNegativeFinite(startMs)) throw invalidOptions('virtualStartMs must be a finite number >= 0')
+    if (options.virtualTime === true) {
+      if (options.clock !== undefined) throw invalidOptions('clock and virtualTime exclude each other (virtual time is the clock)')
+      this.vt = new VirtualTime(startMs, (e) => queueMicrotask(() => {
+        throw e
+      }))
+      this.deliveryClock = this.vt
+      this.clock = this.vt
+      this.timers = this.vt
+    } else {
+      this.vt = undefined
+      this.deliveryClock = options.clock ?? { nowMs: () => globalThis.performance.now() }
+      this.clock = systemClock
+      this.timers = systemTimers
+    }
+    if (options.trace !== undefined && typeof options.trace !== 'boolean') throw invalidOptions('trace must be a boolean')
+    this.tracing = options.trace ?? this.vt !== undefined
     this.onHandlerError =
       options.onHandlerError ??
       ((error) => {
@@ -212,13 +260,9 @@ class SimNetworkImpl implements SimNetwork {
       if (!Array.isArray(options.peers)) throw invalidOptions('peers must be an array')
       allow = new Map()
       for (const p of options.peers) {
-        if (p === null || typeof p !== 'object') throw invalidOptions('a peer entry must be an object')
-        if (!isSiteId(p.site)) throw invalidOptions(`invalid peer site id ${JSON.stringify(p.site)}`)
-        if (p.site === siteId) throw invalidOptions(`site ${siteId} lists itself as a peer`)
-        if (allow.has(p.site)) throw invalidOptions(`peer ${p.site} listed twice`)
-        if (p.send !== undefined && typeof p.send !== 'boolean') throw invalidOptions('peer.send must be a boolean')
-        if (p.receive !== undefined && typeof p.receive !== 'boolean') throw invalidOptions('peer.receive must be a boolean')
-        allow.set(p.site, { site: p.site, send: p.send ?? true, receive: p.receive ?? true })
+        const cfg = peerConfig(siteId, p)
+        if (allow.has(cfg.site)) throw invalidOptions(`peer ${cfg.site} listed twice`)
+        allow.set(cfg.site, cfg)
       }
     }
     const existing = this.endpoints.get(siteId)
@@ -229,7 +273,10 @@ class SimNetworkImpl implements SimNetwork {
     // An adapter created but never started is simply replaced (e.g. openSite rejected its options).
     if (existing !== undefined && existing.state === 'created') existing.state = 'stopped'
     this.endpoints.set(siteId, ep)
-    this.known.add(siteId)
+    if (!this.known.has(siteId)) {
+      this.known.add(siteId)
+      this.sortedKnown = undefined
+    }
     return this.makeAdapter(ep)
   }
 
@@ -249,6 +296,8 @@ class SimNetworkImpl implements SimNetwork {
         this.refreshLinks()
       },
       peers: () => this.peersOf(ep),
+      addPeer: (peer: SimPeerOptions) => this.addPeer(ep, peer),
+      removePeer: (site: string) => this.removePeer(ep, site),
       send: (peer: string, bytes: Uint8Array) => this.send(ep, peer, bytes),
       connected: (peer: string) => {
         const link = this.links.get(pairKey(ep.siteId, peer))
@@ -263,13 +312,34 @@ class SimNetworkImpl implements SimNetwork {
     }
   }
 
+  private addPeer(ep: Endpoint, p: SimPeerOptions): void {
+    this.assertOpen()
+    const cfg = peerConfig(ep.siteId, p)
+    ep.excluded.delete(cfg.site)
+    ep.allow?.set(cfg.site, cfg)
+    if (!this.known.has(cfg.site)) {
+      this.known.add(cfg.site)
+      this.sortedKnown = undefined
+    }
+    this.refreshLinks()
+  }
+
+  private removePeer(ep: Endpoint, site: string): void {
+    this.assertOpen()
+    if (!isSiteId(site)) throw invalidOptions(`invalid peer site id ${JSON.stringify(site)}`)
+    if (ep.allow !== undefined) ep.allow.delete(site)
+    else ep.excluded.add(site)
+    this.refreshLinks()
+  }
+
   private peersOf(ep: Endpoint): PeerConfig[] {
     if (ep.allow !== undefined) return [...ep.allow.values()].map((p) => ({ ...p }))
     const out: PeerConfig[] = []
     // Sites that exclude this one are left out: the engine must not queue writes for a peer it can
     // never reach. Stopped sites stay listed: they may restart and still need our writes.
-    for (const site of [...this.known].sort()) {
-      if (site === ep.siteId) continue
+    this.sortedKnown ??= [...this.known].sort()
+    for (const site of this.sortedKnown) {
+      if (site === ep.siteId || ep.excluded.has(site)) continue
       const other = this.endpoints.get(site)
       if (other !== undefined && !other.allows(ep.siteId)) continue
       out.push({ site, send: true, receive: true })
@@ -306,11 +376,10 @@ class SimNetworkImpl implements SimNetwork {
     if (this.hungUp.has(key)) return
     this.hungUp.add(key)
     this.refreshLinks()
-    const t = setTimeout(() => {
+    this.timers.after(HANG_UP_MS, () => {
       this.hungUp.delete(key)
       if (!this.closed) this.refreshLinks()
-    }, HANG_UP_MS)
-    t.unref?.()
+    })
   }
 
   heal(): void {
@@ -485,7 +554,7 @@ class SimNetworkImpl implements SimNetwork {
     const dir = link.dirs.get(ep.siteId)!
     // Copy: the receiver owns its buffer and must never alias the sender's (real networks don't).
     const copy = new Uint8Array(bytes)
-    const nowMs = this.clock.nowMs()
+    const nowMs = this.deliveryClock.nowMs()
     const at = Math.max(dir.lastDeliverAtMs, nowMs + this.delayMs(ep.siteId, peer))
     dir.lastDeliverAtMs = at
     dir.frames.push(copy)
@@ -525,6 +594,10 @@ class SimNetworkImpl implements SimNetwork {
     const waitMs = dir.deliverAtMs[dir.head]! - nowMs
     const epoch = link.epoch
     const fire = (): void => this.deliver(link, dir, epoch)
+    if (this.vt !== undefined) {
+      dir.timer = { handle: undefined, immediate: false, cancel: this.vt.after(waitMs, fire) }
+      return
+    }
     // Zero delay still goes through the event loop: send() never delivers synchronously.
     dir.timer =
       waitMs <= 0
@@ -537,7 +610,7 @@ class SimNetworkImpl implements SimNetwork {
     if (!link.up || link.epoch !== epoch) return
     const receiver = link.ends.get(dir.to)!
     const sender = link.ends.get(dir.from)!
-    const nowMs = this.clock.nowMs()
+    const nowMs = this.deliveryClock.nowMs()
     let n = 0
     // The head is due (its timer fired); later frames go too if due, up to a batch bound.
     while (dir.head < dir.frames.length && link.up && link.epoch === epoch && n < MAX_FRAMES_PER_TICK) {
@@ -549,6 +622,7 @@ class SimNetworkImpl implements SimNetwork {
       this.delivered.frames++
       this.delivered.bytes += frame.byteLength
       n++
+      if (this.tracing) this.frameTrace.add(nowMs, dir.from, dir.to, frame)
       this.call(receiver, 'frame', () => receiver.handler!.frame(dir.from, frame))
     }
     if (!link.up || link.epoch !== epoch) return
@@ -562,7 +636,7 @@ class SimNetworkImpl implements SimNetwork {
       this.call(sender, 'drain', () => sender.handler!.drain(dir.to))
     }
     if (link.up && link.epoch === epoch && dir.length > 0 && dir.timer === undefined) {
-      this.schedule(link, dir, this.clock.nowMs())
+      this.schedule(link, dir, this.deliveryClock.nowMs())
     }
   }
 
@@ -577,6 +651,7 @@ class SimNetworkImpl implements SimNetwork {
   settle(timeoutMs: number = this.settleTimeoutMs): Promise<void> {
     if (this.closed) return Promise.reject(new CausewayError('CLOSED', 'network is closed'))
     if (!isNonNegativeFinite(timeoutMs)) return Promise.reject(invalidOptions('timeoutMs must be a finite number >= 0'))
+    if (this.vt !== undefined) return this.settleVirtual(this.vt, timeoutMs)
     return new Promise<void>((resolve, reject) => {
       let consecutive = 0
       let lastProblem = 'never polled'
@@ -614,6 +689,37 @@ class SimNetworkImpl implements SimNetwork {
       this.waiters.add(waiter)
       poll()
     })
+  }
+
+  /** settle() in virtual time: the same two clean polls, settlePollMs of virtual time apart. */
+  private async settleVirtual(vt: VirtualTime, timeoutMs: number): Promise<void> {
+    const deadline = vt.nowMs() + timeoutMs
+    let consecutive = 0
+    let lastProblem = 'never polled'
+    await vt.run(0)
+    for (;;) {
+      if (this.closed) throw new CausewayError('CLOSED', 'network closed while settling')
+      const problem = this.unsettled()
+      if (problem === undefined) {
+        if (++consecutive >= 2) return
+      } else {
+        consecutive = 0
+        lastProblem = problem
+      }
+      if (vt.nowMs() >= deadline) {
+        throw new CausewayError('TIMEOUT', `network did not settle within ${timeoutMs} virtual ms: ${lastProblem}`, { details: { reason: lastProblem } })
+      }
+      await vt.run(Math.min(this.settlePollMs, deadline - vt.nowMs()))
+    }
+  }
+
+  run(ms: number): Promise<void> {
+    if (this.vt === undefined) return Promise.reject(new CausewayError('INVALID_ARGUMENT', 'run() needs a network created with virtualTime: true'))
+    return this.vt.run(ms)
+  }
+
+  trace(): string {
+    return this.frameTrace.digest()
   }
 
   /** Why the network is not settled, or undefined when it is. */
@@ -677,7 +783,8 @@ class SimNetworkImpl implements SimNetwork {
   stats(): SimNetworkStats {
     const perLink: Record<string, SimLinkStats> = {}
     for (const [k, v] of this.perLink) perLink[k] = { ...v }
-    return { ...this.totals, perLink, delivered: { ...this.delivered }, dropped: { ...this.dropped } }
+    // API.md: frames/bytes are the frames delivered so far; what send() accepted is `sent`.
+    return { ...this.delivered, sent: { ...this.totals }, perLink, delivered: { ...this.delivered }, dropped: { ...this.dropped } }
   }
 
   resetStats(): void {

@@ -1,4 +1,4 @@
-import type { Clock, NetworkAdapter } from '@causeway/core'
+import type { Clock, NetworkAdapter, Timers } from '@causeway/core'
 
 /** One-way latency of a frame from `from` to `to`, in milliseconds (finite, >= 0). */
 export type LatencyFn = (from: string, to: string) => number
@@ -21,6 +21,17 @@ export interface SimNetworkOptions {
   settleTimeoutMs?: number
   /** Poll interval of settle() (default 5 ms). */
   settlePollMs?: number
+  /**
+   * Deterministic mode (default false): time is virtual and advances only through run() and
+   * settle() (or by itself while an operation with a deadline waits); latency, heartbeats and
+   * timeouts cost no wall time. Give the sites `clock: net.clock, timers: net.timers` and memory
+   * storage. The same seed and the same calls then give the same trace().
+   */
+  virtualTime?: boolean
+  /** Keep the digest of delivered frames for trace() (default: virtualTime; it costs a hash per byte). */
+  trace?: boolean
+  /** Virtual time at creation, ms since the epoch (default 2026-01-01T00:00:00Z). */
+  virtualStartMs?: number
   /** Time source for delivery deadlines (default: performance.now, which vitest fake timers also fake). */
   clock?: Clock
   /**
@@ -49,9 +60,11 @@ export interface SimLinkStats {
 }
 
 export interface SimNetworkStats {
-  /** Frames accepted by send() into a link (including ones later dropped by a link going down). */
+  /** Frames delivered so far (handed to a receiving handler), and their encoded size (API.md). */
   frames: number
   bytes: number
+  /** Frames accepted by send() into a link (including ones later dropped by a link going down). */
+  sent: SimLinkStats
   /** Per direction, keyed `'<from>-><to>'`: frames/bytes accepted by send(). */
   perLink: Record<string, SimLinkStats>
   /** Frames handed to a receiving handler. */
@@ -63,9 +76,32 @@ export interface SimNetworkStats {
 /** The NetworkAdapter of one simulated site. */
 export interface SimAdapter extends NetworkAdapter {
   readonly siteId: string
+  /**
+   * Accept a peer at run time (API.md "Membership"): added to an explicit allow-list, or taken back
+   * into the default mesh after removePeer(). The link comes up when both sides allow each other.
+   */
+  addPeer(peer: SimPeerOptions): void
+  /** Stop talking to a peer: the link goes down and the peer is no longer listed by peers(). */
+  removePeer(site: string): void
 }
 
 export interface SimNetwork {
+  /** The clock to give sites: virtual with virtualTime, else the system clock. */
+  readonly clock: Clock
+  /** The timers to give sites: virtual with virtualTime, else the system's. */
+  readonly timers: Timers
+  /**
+   * Virtual time only: advances time by ms, firing every timer and delivery due meanwhile (in
+   * order: due time, then scheduling order) and letting the async work they start finish between
+   * events. Rejects INVALID_ARGUMENT on a network without virtualTime.
+   */
+  run(ms: number): Promise<void>
+  /**
+   * Digest of every frame delivered so far (delivery time, from, to, bytes), `<count>:<hash hex>`.
+   * Equal traces mean (up to hash collisions) identical deliveries. Kept only with the `trace`
+   * option (on by default with virtualTime); otherwise always `0:` and the initial hash.
+   */
+  trace(): string
   /** A NetworkAdapter for `siteId`; a stopped site's id may be reused (simulates a restart). */
   adapter(siteId: string, options?: SimAdapterOptions): SimAdapter
   /**

@@ -319,6 +319,9 @@ describe('frames', () => {
     await vi.advanceTimersByTimeAsync(50)
     expect(s.b!.frames.length).toBe(0)
     expect(n.stats().dropped.frames).toBe(6)
+    // API.md: frames/bytes count deliveries; the dropped frames were only sent.
+    expect(n.stats().frames).toBe(0)
+    expect(n.stats().sent.frames).toBe(6)
   })
 
   it('counts frames and bytes per link', async () => {

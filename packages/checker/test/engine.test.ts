@@ -4,10 +4,10 @@
  * sim and the checker against the engine (imported from source, so it tracks the working tree).
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { createSite } from '../../packages/core/src/index.js'
-import type { Site } from '../../packages/core/src/index.js'
-import { createRandom, createSimNetwork, type SimNetwork } from '../../packages/sim/src/index.js'
-import { checkHistory, createHistory, type Entry } from './index.js'
+import { createSite } from '../../core/src/index.js'
+import type { Site } from '../../core/src/index.js'
+import { createRandom, createSimNetwork, type SimNetwork } from '../../sim/src/index.js'
+import { checkHistory, createHistory, type Entry } from '../src/index.js'
 
 let nets: SimNetwork[] = []
 let sites: Site[] = []

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { createRandom } from '../../packages/sim/src/random.js'
-import { checkHistory, createCausalModel, createHistory, type CheckResult, type Entry, type ViolationKind } from './index.js'
+import { createRandom } from '../../sim/src/random.js'
+import { checkHistory, createCausalModel, createHistory, type CheckResult, type Entry, type ViolationKind } from '../src/index.js'
 
 const v = (time: number, site: string) => ({ time, site })
 const e = (key: string, value: string, version: { time: number; site: string }): Entry => ({ key, value, version })
