@@ -50,16 +50,15 @@ describe('causeway simulate', () => {
     expect(c.trace).not.toBe(a.trace)
   })
 
-  it('fails a run whose restarted site lost its disk', async () => {
-    let found = false
-    for (let seed = 1; seed <= 20 && !found; seed++) {
+  it('fails a run whose restarted site lost its disk before its writes reached a peer', async () => {
+    // A site that loses its disk fetches back from its peers every write they hold (own-recovery),
+    // so only runs where acknowledged writes had not left the site yet lose data — and must fail.
+    let caught = 0
+    for (let seed = 1; seed <= 20 && caught === 0; seed++) {
       const r = await simulate({ seed, sites: 3, minutes: 0.5, faultScale: 10, diskLossOnRestart: true })
-      if (r.restarts > 0) {
-        expect(r.violations.length + r.errors.length).toBeGreaterThan(0)
-        found = true
-      }
+      if (r.restarts > 0 && r.violations.length + r.errors.length > 0) caught++
     }
-    expect(found).toBe(true)
+    expect(caught).toBeGreaterThan(0)
   })
 
   it('the command prints the summary and exits 0, or prints the finding and the replay command and exits 1', () => {
