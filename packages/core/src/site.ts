@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { IndexDefinition, Logger, OpenSiteOptions, ScanOptions, Session, SessionOptions, ShardDb, Site, StorageFactory, WriteOp } from './api.js'
 import { LamportClock, systemClock } from './clock.js'
-import { assertKey, decodeUntrusted, decodeValue, encode, encodeValue, hash32 } from './codec.js'
+import { assertKey, decodeUntrusted, encode, encodeValue, hash32 } from './codec.js'
 import { observationOf, validateConflicts, viewOf, type KeyState, type Resolver } from './conflict.js'
 import { CausalContext, type Dot, type StreamId } from './context.js'
 import { decodeEntry, encodeEntry, MAX_OPS_PER_WRITE, type WriteEntry, type WriteEntryOp } from './entry.js'
@@ -868,9 +868,8 @@ class SiteImpl implements Site, ShardHost, NetworkHandler {
       let entry: WriteEntry
       try {
         if (bytes.length > MAX_ENTRY_BYTES) throw new CausewayError('INVALID_FRAME', 'entry too large')
+        // Validates the op values too (the one check of a replicated value: reads trust what is stored).
         entry = decodeEntry(bytes, this.o.maxValueBytes)
-        // The one validation of a replicated value: reads trust what the site stored.
-        for (const op of entry.ops) if (op.value !== undefined) decodeValue(op.value)
       } catch (e) {
         this.log.warn({ peer: p.id, err: (e as Error).message }, 'dropped an invalid write entry')
         continue
