@@ -34,7 +34,7 @@ const f64b = new Uint8Array(f64.buffer)
 const f32 = new Float32Array(1)
 const f32b = new Uint8Array(f32.buffer)
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
-const lenientDecoder = new TextDecoder('utf-8')
+const utf8 = new TextDecoder('utf-8')
 const fromCharCode = String.fromCharCode
 
 function fail(why: string): never {
@@ -200,6 +200,7 @@ function map(n: number, depth: number): Record<string, unknown> {
 
 function key(): string {
   const t = u8()
+  if (t >= 0xa0 && t < 0xb1) return shortKey(t & 0x1f)
   if (t >= 0xa0 && t < 0xc0) return str(t & 0x1f)
   if (t === 0xd9) return str(u8())
   if (t === 0xda) return str(u16())
@@ -211,34 +212,98 @@ function str(n: number): string {
   need(n)
   const start = pos
   pos += n
-  if (n < 32) {
-    // Short ASCII strings (most keys and small values): no decoder call.
-    let ascii = true
-    for (let i = start; i < pos; i++) {
-      if (src[i]! >= 0x80) {
-        ascii = false
-        break
-      }
-    }
-    if (ascii) {
-      switch (n) {
-        case 0:
-          return ''
-        case 1:
-          return fromCharCode(src[start]!)
-        case 2:
-          return fromCharCode(src[start]!, src[start + 1]!)
-        case 3:
-          return fromCharCode(src[start]!, src[start + 1]!, src[start + 2]!)
-        default:
-          return fromCharCode.apply(null, src.subarray(start, pos) as unknown as number[])
-      }
+  if (n === 0) return ''
+  if (n <= 64) return shortStr(start, pos)
+  const view = src.subarray(start, pos)
+  if (opts.strictUtf8 && !isUtf8(view)) fail('string is not valid UTF-8') // native check, no exception
+  return utf8.decode(view)
+}
+
+// Map keys repeat (a row's column names, a document's field names): short ASCII keys are looked up
+// by their bytes in a small cache instead of being decoded again (as msgpackr does).
+const KEY_SLOTS = 4096
+const keyBytes: Array<Uint8Array | undefined> = new Array<Uint8Array | undefined>(KEY_SLOTS)
+const keyStrings: string[] = new Array<string>(KEY_SLOTS)
+
+function shortKey(n: number): string {
+  need(n)
+  const d = src
+  const p = pos
+  let h = n
+  for (let i = 0; i < n; i++) h = (Math.imul(h, 31) + d[p + i]!) | 0
+  const slot = h & (KEY_SLOTS - 1)
+  const cached = keyBytes[slot]
+  if (cached !== undefined && cached.length === n) {
+    let i = 0
+    while (i < n && cached[i] === d[p + i]) i++
+    if (i === n) {
+      pos += n
+      return keyStrings[slot]!
     }
   }
-  const view = src.subarray(start, pos)
-  if (!opts.strictUtf8) return lenientDecoder.decode(view)
-  if (!isUtf8(view)) fail('string is not valid UTF-8') // native check, no exception
-  return lenientDecoder.decode(view)
+  let ascii = true
+  for (let i = 0; i < n; i++) if (d[p + i]! >= 0x80) ascii = false
+  const k = str(n)
+  if (ascii) {
+    // Only valid (ASCII) keys are cached, so strict and lenient reads never share a replaced string.
+    const copy = new Uint8Array(n)
+    for (let i = 0; i < n; i++) copy[i] = d[p + i]!
+    keyBytes[slot] = copy
+    keyStrings[slot] = k
+  }
+  return k
+}
+
+const units: number[] = []
+/**
+ * Short strings (keys, most small values) decode in JS: a decoder call costs more than the loop.
+ * Strict mode refuses what WHATWG UTF-8 refuses (overlongs, surrogates, > U+10FFFF, truncation);
+ * lenient mode puts one U+FFFD per bad byte, as msgpackr's JS reader did.
+ */
+function shortStr(start: number, stop: number): string {
+  const d = src
+  units.length = 0
+  let i = start
+  while (i < stop) {
+    const b1 = d[i++]!
+    if (b1 < 0x80) {
+      units.push(b1)
+      continue
+    }
+    if (b1 >= 0xc2 && b1 < 0xe0) {
+      const b2 = i < stop ? d[i]! : 0
+      if ((b2 & 0xc0) === 0x80) {
+        i++
+        units.push(((b1 & 0x1f) << 6) | (b2 & 0x3f))
+        continue
+      }
+    } else if (b1 >= 0xe0 && b1 < 0xf0) {
+      const b2 = i < stop ? d[i]! : 0
+      const b3 = i + 1 < stop ? d[i + 1]! : 0
+      const lo = b1 === 0xe0 ? 0xa0 : 0x80
+      const hi = b1 === 0xed ? 0x9f : 0xbf
+      if (b2 >= lo && b2 <= hi && (b3 & 0xc0) === 0x80) {
+        i += 2
+        units.push(((b1 & 0x0f) << 12) | ((b2 & 0x3f) << 6) | (b3 & 0x3f))
+        continue
+      }
+    } else if (b1 >= 0xf0 && b1 <= 0xf4) {
+      const b2 = i < stop ? d[i]! : 0
+      const b3 = i + 1 < stop ? d[i + 1]! : 0
+      const b4 = i + 2 < stop ? d[i + 2]! : 0
+      const lo = b1 === 0xf0 ? 0x90 : 0x80
+      const hi = b1 === 0xf4 ? 0x8f : 0xbf
+      if (b2 >= lo && b2 <= hi && (b3 & 0xc0) === 0x80 && (b4 & 0xc0) === 0x80) {
+        i += 3
+        const cp = (((b1 & 0x07) << 18) | ((b2 & 0x3f) << 12) | ((b3 & 0x3f) << 6) | (b4 & 0x3f)) - 0x10000
+        units.push(0xd800 | (cp >>> 10), 0xdc00 | (cp & 0x3ff))
+        continue
+      }
+    }
+    if (opts.strictUtf8) fail('string is not valid UTF-8')
+    units.push(0xfffd)
+  }
+  return fromCharCode.apply(null, units)
 }
 
 function bin(n: number, depth: number): Uint8Array {
