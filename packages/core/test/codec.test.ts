@@ -232,3 +232,41 @@ describe('values are stored exactly (issue 8.3)', () => {
     expect(decodeValue(encodeValue('\ud83d\ude00', 100))).toBe('\ud83d\ude00')
   })
 })
+
+describe('the reader decodes strings as WHATWG UTF-8 does', () => {
+  const fatal = new TextDecoder('utf-8', { fatal: true })
+  const asStr8 = (b: Uint8Array) => Uint8Array.from([0xd9, b.length, ...b])
+  it('accepts exactly the valid UTF-8 and yields the same string (short and long strings)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 65, maxLength: 120 }), fc.string({ unit: 'binary', maxLength: 40 }).map((s) => new Uint8Array(Buffer.from(s)))), (b) => {
+        let want: string | undefined
+        try {
+          want = fatal.decode(b)
+        } catch {
+          want = undefined
+        }
+        let got: unknown
+        try {
+          got = decodeValue(asStr8(b))
+        } catch (e) {
+          expect((e as CausewayError).code).toBe('INVALID_FRAME')
+          got = undefined
+        }
+        expect(got).toBe(want)
+        // stored values read leniently: never a throw, and the same string when valid
+        const lenient = decodeStored(asStr8(b))
+        if (want !== undefined) expect(lenient).toBe(want)
+      }),
+      { numRuns: 1500 },
+    )
+  })
+  it('round-trips any well-formed string, as a value and as a map key', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 80 }), (s) => {
+        expect(decodeValue(encodeValue(s, 1 << 16))).toBe(s)
+        expect(Object.keys(decodeValue(encodeValue({ [s]: 1 }, 1 << 16)) as object)).toEqual([s])
+      }),
+      { numRuns: 500 },
+    )
+  })
+})
