@@ -66,7 +66,8 @@ export function runPrepared(m, targets, name, input) {
 // Prototype pollution: own property names of the built-in prototypes a decoder could reach.
 const PROTOS = [Object.prototype, Array.prototype, Function.prototype, String.prototype, Number.prototype, Uint8Array.prototype, Date.prototype, Error.prototype]
 /** Prepare and run (for tests, where nothing is timed). */
-export function runTarget(m, targets, name, bytes) {
+export function runTarget(m, targets, name, bytes, options = {}) {
+  if (options.rethrow) return targets[name](prepare(m, name, bytes))
   return runPrepared(m, targets, name, prepare(m, name, bytes))
 }
 
@@ -116,8 +117,8 @@ const INTERESTING = [
   [0x81, 0xa9, ...Buffer.from('__proto__'), 0x81, 0xa8, ...Buffer.from('polluted'), 0xc3],
   [0xa2, 0xed, 0xa0], [0xa1, 0xff], [0xa3, 0xef, 0xbf, 0xbd], [0x90], [0x80], [0xdc, 0, 0], [0xde, 0, 1],
 ]
-// msgpackr's own extension types (Error 0x65, RegExp 0x78, Set 0x73, Map 0x6d? BigInt 0x42, typed arrays 0x74,
-// records 0x72, pointers 0x70...) and random others.
+// msgpackr's own extension types (Error 0x65, RegExp 0x78, Set 0x73, BigInt 0x42, typed arrays 0x74,
+// records 0x72, pointers 0x70...) and others.
 const EXT_TYPES = [0x00, 0x42, 0x62, 0x65, 0x69, 0x6d, 0x70, 0x72, 0x73, 0x74, 0x75, 0x78, 0xfe, 0xff, 0x7f, 0x80]
 
 /** One mutated input from `seed` (a Uint8Array), sometimes spliced with `other`. */
@@ -200,6 +201,12 @@ export function mutate(r, seed, other) {
         // extension injection (msgpackr's built-in types and others), fixext or ext8
         const t = r() < 0.7 ? EXT_TYPES[int(r, EXT_TYPES.length)] : int(r, 256)
         const payload = r() < 0.5 ? Uint8Array.from(Buffer.from('92ab636f6e7374727563746f72a16d', 'hex')) : Uint8Array.from({ length: int(r, 16) }, () => int(r, 256))
+        if (r() < 0.4) {
+          // msgpackr style: some of its extensions (Error, RegExp, Set...) ignore their one data byte
+          // and read the *next* item as their content: `d4 <type> 00 <item>`.
+          b = concat(b.subarray(0, at), Uint8Array.of(0xd4, t, int(r, 256)), payload, b.subarray(at))
+          break
+        }
         const head = payload.length === 1 ? [0xd4, t] : payload.length === 2 ? [0xd5, t] : payload.length === 4 ? [0xd6, t] : payload.length === 8 ? [0xd7, t] : [0xc7, payload.length, t]
         b = concat(b.subarray(0, at), Uint8Array.from(head), payload, b.subarray(at))
         break
