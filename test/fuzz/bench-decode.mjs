@@ -52,3 +52,38 @@ const frame = encodeFrame({ t: 'writes', e: Array.from({ length: 64 }, () => ent
 const oldFrame = (b) => packr.unpack(b)
 console.log('writes frame, 64 entries'.padEnd(28), 'unpack old/s', fmt(bench(oldFrame, frame)), 'decodeFrame new/s', fmt(bench(decodeFrame, frame)))
 console.log('entry incl. value check'.padEnd(28), 'decodeEntry new/s', fmt(bench((b) => decodeEntry(b, 1 << 20), entry)))
+
+// Rejections (issue 14.3 and 14.5): old = msgpackr unpack wrapped in try/catch as decodeUntrusted did.
+const oldReject = (b) => {
+  try {
+    packr.unpack(b)
+  } catch (e) {
+    return e
+  }
+}
+const newReject = (b) => {
+  try {
+    decodeFrame(b)
+  } catch (e) {
+    return e
+  }
+}
+const empty = new Uint8Array(0)
+for (const [name, fn] of [['old', oldReject], ['new', newReject]]) {
+  const t0 = performance.now()
+  for (let i = 0; i < 100_000; i++) fn(empty)
+  console.log(`reject 100,000 empty frames, ${name}: ${(performance.now() - t0).toFixed(0)} ms`)
+}
+const big = encodeEntry({ stream: 'a/0', seq: 1, time: 1, site: 'a', deps: [], ops: [{ key: 'k', value: encodeValue(new Uint8Array(1 << 20), 2 << 20), supersedes: [] }] })
+const bigFrame = encodeFrame({ t: 'writes', e: [big] })
+const trailing = new Uint8Array(bigFrame.length + 1)
+trailing.set(bigFrame)
+for (const [name, fn] of [['old', oldReject], ['new', newReject]]) {
+  let best = Infinity
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now()
+    fn(trailing)
+    best = Math.min(best, performance.now() - t0)
+  }
+  console.log(`reject a 1 MiB writes frame with one trailing byte, ${name}: ${best.toFixed(3)} ms (best of 5)`)
+}
