@@ -1,10 +1,11 @@
 import { Packr } from 'msgpackr'
 import { CausewayError } from './errors.js'
+import { readMsgpack, type ReadOptions } from './msgpack-reader.js'
 import type { Value } from './types.js'
 
-// One packer for values and frames. Records and structured clone are off, so the bytes are plain
-// MessagePack; decoding is hardened by validating the decoded tree (hostile bytes can still name
-// msgpackr's built-in extensions such as Set, Error or BigInt, which the walk rejects).
+// One packer for values and frames (encoding only). Records and structured clone are off, so the
+// bytes are plain MessagePack. Decoding never goes through msgpackr: msgpack-reader.ts reads only
+// the Value model and the protocol's arrays, with depth, length and trailing-byte checks.
 const packr = new Packr({
   useRecords: false,
   structuredClone: false,
@@ -16,19 +17,26 @@ const packr = new Packr({
 })
 
 export const MAX_VALUE_DEPTH = 64
+/** Frames, entries, tokens and stored records are shallow arrays: anything deeper is hostile. */
+export const MAX_STRUCTURE_DEPTH = 8
+
+const STRUCTURE: ReadOptions = { maxDepth: MAX_STRUCTURE_DEPTH, value: false, strictUtf8: true }
+const VALUE: ReadOptions = { maxDepth: MAX_VALUE_DEPTH, value: true, strictUtf8: true }
+// Stored values passed VALUE on the way in; strings written before lone surrogates were refused
+// may hold invalid UTF-8, which reads as U+FFFD rather than making the key unreadable.
+const STORED: ReadOptions = { maxDepth: MAX_VALUE_DEPTH, value: true, strictUtf8: false }
 
 /** Encode to a fresh buffer the caller owns (msgpackr reuses its internal buffer). */
 export function encode(x: unknown): Uint8Array {
   return Uint8Array.prototype.slice.call(packr.pack(x))
 }
 
-/** Decode untrusted bytes. Throws CausewayError('INVALID_FRAME') on anything malformed. */
+/**
+ * Decode untrusted protocol bytes (frames, entries, tokens, stored records): at most
+ * MAX_STRUCTURE_DEPTH deep, bins are views into `bytes`. Throws CausewayError('INVALID_FRAME').
+ */
 export function decodeUntrusted(bytes: Uint8Array): unknown {
-  try {
-    return packr.unpack(bytes)
-  } catch (e) {
-    throw new CausewayError('INVALID_FRAME', 'undecodable bytes', { cause: e })
-  }
+  return readMsgpack(bytes, STRUCTURE)
 }
 
 function isPlainObject(x: object): boolean {
@@ -44,7 +52,10 @@ export function assertValue(v: unknown, path = 'value', seen: Set<object> = new 
   if (v === null) return
   switch (typeof v) {
     case 'boolean':
+      return
     case 'string':
+      // A lone surrogate has no UTF-8 form: it would come back as U+FFFD, i.e. altered.
+      if (!v.isWellFormed()) throw new CausewayError('INVALID_VALUE', `${path} is a string with a lone surrogate`)
       return
     case 'number':
       if (!Number.isFinite(v)) throw new CausewayError('INVALID_VALUE', `${path} is not a finite number`)
@@ -74,7 +85,10 @@ export function assertValue(v: unknown, path = 'value', seen: Set<object> = new 
   } else {
     if (!isPlainObject(o)) throw new CausewayError('INVALID_VALUE', `${path} is a class instance (${o.constructor?.name ?? 'unknown'})`)
     if (Object.getOwnPropertySymbols(o).length > 0) throw new CausewayError('INVALID_VALUE', `${path} has symbol keys`)
-    for (const k of Object.keys(o)) assertValue((o as Record<string, unknown>)[k], `${path}.${k}`, seen, depth + 1)
+    for (const k of Object.keys(o)) {
+      if (!k.isWellFormed()) throw new CausewayError('INVALID_VALUE', `${path} has a key with a lone surrogate`)
+      assertValue((o as Record<string, unknown>)[k], `${path}.${k}`, seen, depth + 1)
+    }
   }
   seen.delete(o)
 }
@@ -89,38 +103,23 @@ export function encodeValue(v: unknown, maxValueBytes: number): Uint8Array {
   return Uint8Array.prototype.slice.call(bytes)
 }
 
-/** Buffers become plain Uint8Arrays so values round-trip exactly. */
-function normalize(v: unknown): unknown {
-  if (v === null || typeof v !== 'object') return v
-  if (v instanceof Uint8Array) return v.constructor === Uint8Array ? v : new Uint8Array(v)
-  if (v instanceof Date) return v
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) v[i] = normalize(v[i])
-    return v
-  }
-  const o = v as Record<string, unknown>
-  for (const k of Object.keys(o)) o[k] = normalize(o[k])
-  return o
+/**
+ * Decode a value this site stored. Every stored value was checked when it entered the site (a local
+ * put validates before encoding; a replicated write is checked with decodeValue on receipt); the
+ * reader still builds only Values, so even a corrupt record cannot surface anything else.
+ */
+export function decodeStored(bytes: Uint8Array): Value {
+  return readMsgpack(bytes, STORED) as Value
 }
 
 /**
- * Decode a value this site stored. Every stored value was checked when it entered the site (a local
- * put validates before encoding; a replicated write is checked with decodeValue on receipt), so
- * reads skip the validation walk.
+ * Decode a value that came from the network; throws INVALID_FRAME unless the bytes are exactly one
+ * encoded Value. The reader builds only the Value model (finite numbers, valid UTF-8 and Dates,
+ * plain objects with string keys, `__proto__` kept as an own key, at most MAX_VALUE_DEPTH deep),
+ * so no validation walk follows.
  */
-export function decodeStored(bytes: Uint8Array): Value {
-  return normalize(decodeUntrusted(bytes)) as Value
-}
-
-/** Decode a value that came from storage or the network; throws INVALID_FRAME if it is not a Value. */
 export function decodeValue(bytes: Uint8Array): Value {
-  const v = normalize(decodeUntrusted(bytes))
-  try {
-    assertValue(v)
-  } catch (e) {
-    throw new CausewayError('INVALID_FRAME', 'decoded bytes are not a Value', { cause: e })
-  }
-  return v
+  return readMsgpack(bytes, VALUE) as Value
 }
 
 const utf8 = new TextEncoder()

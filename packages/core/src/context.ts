@@ -1,5 +1,5 @@
 import { CausewayError } from './errors.js'
-import { decodeUntrusted, encode } from './codec.js'
+import { assertKey, decodeUntrusted, encode } from './codec.js'
 import type { Version } from './types.js'
 
 /** A write's identity in the replication streams: stream `<origin>/<originShard>` and sequence number. */
@@ -8,6 +8,10 @@ export type Dot = [stream: StreamId, seq: number]
 
 /** Sessions remember the versions they observed of at most this many keys (for return-all supersession). */
 export const MAX_OBSERVED_KEYS = 256
+/** Versions remembered per key (a token's observation, an entry's supersedes list). */
+export const MAX_VERSIONS_PER_KEY = 4096
+/** Dependencies (streams) a token may carry: as many as an entry may carry. */
+export const MAX_TOKEN_DEPS = 8192
 
 const STREAM_RE = /^[a-z0-9][a-z0-9_-]{0,62}\/\d{1,2}$/
 
@@ -95,19 +99,29 @@ export class CausalContext {
     } catch {
       return bad('malformed')
     }
-    if (!Array.isArray(p) || p[0] !== 1 || !Array.isArray(p[1]) || typeof p[2] !== 'number' || !Array.isArray(p[3])) return bad('malformed')
+    // Tokens come from clients: every list is bounded and every key checked like a request's key.
+    if (!Array.isArray(p) || p.length !== 4 || p[0] !== 1 || !Array.isArray(p[1]) || typeof p[2] !== 'number' || !Array.isArray(p[3])) return bad('malformed')
+    if (p[1].length > MAX_TOKEN_DEPS) return bad(`more than ${MAX_TOKEN_DEPS} dependencies`)
+    if (p[3].length > MAX_OBSERVED_KEYS) return bad(`more than ${MAX_OBSERVED_KEYS} observed keys`)
     const ctx = new CausalContext()
     for (const d of p[1] as unknown[]) {
-      if (!Array.isArray(d) || !isStreamId(d[0]) || !isSeq(d[1])) return bad('malformed dependency')
+      if (!Array.isArray(d) || d.length !== 2 || !isStreamId(d[0]) || !isSeq(d[1])) return bad('malformed dependency')
       ctx.addDep(d[0], d[1])
     }
     if (!Number.isSafeInteger(p[2]) || (p[2] as number) < 0) return bad('malformed time')
     ctx.maxTime = p[2] as number
     for (const o of p[3] as unknown[]) {
-      if (!Array.isArray(o) || typeof o[0] !== 'string' || !Array.isArray(o[1])) return bad('malformed observation')
+      if (!Array.isArray(o) || o.length !== 2 || !Array.isArray(o[1])) return bad('malformed observation')
+      try {
+        assertKey(o[0])
+      } catch {
+        return bad('observed key is not a valid key')
+      }
+      if (o[1].length > MAX_VERSIONS_PER_KEY) return bad(`more than ${MAX_VERSIONS_PER_KEY} versions of one key`)
+      if (ctx.observed.has(o[0])) return bad('key observed twice')
       const vs: Version[] = []
       for (const v of o[1] as unknown[]) {
-        if (!Array.isArray(v)) return bad('malformed version')
+        if (!Array.isArray(v) || v.length !== 2) return bad('malformed version')
         const ver = { time: v[0], site: v[1] }
         if (!isVersion(ver)) return bad('malformed version')
         vs.push(ver)

@@ -1,5 +1,5 @@
-import { assertKey, decodeUntrusted, encode, MAX_KEY_BYTES } from './codec.js'
-import { isSeq, isStreamId, isVersion, type Dot, type StreamId } from './context.js'
+import { assertKey, decodeUntrusted, decodeValue, encode, MAX_KEY_BYTES } from './codec.js'
+import { isSeq, isStreamId, isVersion, MAX_VERSIONS_PER_KEY, type Dot, type StreamId } from './context.js'
 import { CausewayError } from './errors.js'
 import type { Version } from './types.js'
 
@@ -44,7 +44,11 @@ export function encodeEntry(e: WriteEntry): Uint8Array {
   return encode(wire)
 }
 
-/** Decode and fully validate an entry from storage or the network. Throws INVALID_FRAME. */
+/**
+ * Decode and fully validate an entry from storage or the network, op values included (each must be
+ * exactly one encoded Value, so nothing untyped surfaces when the site reads it later).
+ * Throws INVALID_FRAME.
+ */
 export function decodeEntry(bytes: Uint8Array, maxValueBytes: number): WriteEntry {
   const bad = (why: string): never => {
     throw new CausewayError('INVALID_FRAME', `invalid write entry: ${why}`)
@@ -78,8 +82,15 @@ export function decodeEntry(bytes: Uint8Array, maxValueBytes: number): WriteEntr
     if (seen.has(key)) return bad('duplicate key')
     seen.add(key)
     if (value !== null && !(value instanceof Uint8Array)) return bad('op value')
-    if (value instanceof Uint8Array && value.length > maxValueBytes) return bad('op value too large')
-    if (!Array.isArray(sup) || sup.length > 4096) return bad('supersedes')
+    if (value instanceof Uint8Array) {
+      if (value.length > maxValueBytes) return bad('op value too large')
+      try {
+        decodeValue(value)
+      } catch (e) {
+        return bad(`op value: ${(e as Error).message}`)
+      }
+    }
+    if (!Array.isArray(sup) || sup.length > MAX_VERSIONS_PER_KEY) return bad('supersedes')
     const vs: Version[] = []
     for (const v of sup) {
       if (!Array.isArray(v)) return bad('supersedes version')

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { LamportClock } from '../src/clock.js'
-import { CausalContext, MAX_OBSERVED_KEYS } from '../src/context.js'
+import { CausalContext, crc32, MAX_OBSERVED_KEYS, MAX_TOKEN_DEPS, MAX_VERSIONS_PER_KEY } from '../src/context.js'
+import { encode } from '../src/codec.js'
 import { CausewayError } from '../src/errors.js'
 
 describe('LamportClock', () => {
@@ -125,5 +126,52 @@ describe('CausalContext', () => {
         }
       }),
     )
+  })
+
+  // A token is client input: crafted payloads with a valid checksum must be bounded and checked.
+  const tokenOf = (payload: unknown): string => {
+    const body = Buffer.from(encode(payload))
+    const out = Buffer.alloc(body.length + 4)
+    out.writeUInt32BE(crc32(body), 0)
+    body.copy(out, 4)
+    return 'cw1.' + out.toString('base64url')
+  }
+  const codeOf = (t: string): string => {
+    try {
+      CausalContext.decode(t)
+      return 'accepted'
+    } catch (e) {
+      if (!(e instanceof CausewayError)) throw e
+      return e.code
+    }
+  }
+  it('accepts a crafted token of the right shape (the helper builds real tokens)', () => {
+    expect(codeOf(tokenOf([1, [['a/0', 2]], 5, [['k', [[5, 'a']]]]]))).toBe('accepted')
+  })
+  it('bounds every list in a token and checks observed keys like request keys', () => {
+    const deps = Array.from({ length: MAX_TOKEN_DEPS + 1 }, (_, i) => [`s${i}/0`, 1])
+    const observed = Array.from({ length: MAX_OBSERVED_KEYS + 1 }, (_, i) => [`k${i}`, [[1, 'a']]])
+    const versions = Array.from({ length: MAX_VERSIONS_PER_KEY + 1 }, (_, i) => [i, 'a'])
+    const bad = [
+      [1, deps, 0, []],
+      [1, [], 0, observed],
+      [1, [], 0, [['k', versions]]],
+      [1, [], 0, [['', [[1, 'a']]]]],
+      [1, [], 0, [['x'.repeat(2000), [[1, 'a']]]]],
+      [1, [], 0, [['a\ud800', [[1, 'a']]]]],
+      [1, [], 0, [['k', [[1, 'a']]], ['k', [[2, 'a']]]]],
+      [1, [], 0, [['k', [[1, 'a', 'extra']]]]],
+      [1, [['a/0', 1, 9]], 0, []],
+      [1, [], 0, [], 'extra'],
+    ]
+    for (const p of bad) expect(codeOf(tokenOf(p))).toBe('INVALID_CONTEXT')
+  })
+  it('deeply nested token bodies are INVALID_CONTEXT, not a stack overflow', () => {
+    const body = Buffer.alloc(20_001, 0x91)
+    body[20_000] = 0xc0
+    const out = Buffer.alloc(body.length + 4)
+    out.writeUInt32BE(crc32(body), 0)
+    body.copy(out, 4)
+    expect(codeOf('cw1.' + out.toString('base64url'))).toBe('INVALID_CONTEXT')
   })
 })

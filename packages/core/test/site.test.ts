@@ -55,6 +55,18 @@ for (const storage of ['memory', 'level'] as const) {
       expect(await s.get('never')).toBeUndefined()
     })
 
+    it('stores a value with a __proto__ key exactly as written (issue 8.3)', async () => {
+      const site = await open()
+      const s = site.session()
+      const value = JSON.parse('{"__proto__":{"admin":true},"list":[{"__proto__":1}],"__proto_":2}') as Record<string, unknown>
+      await s.put('k', value)
+      const e = await s.get('k')
+      expect(JSON.stringify(e!.value)).toBe(JSON.stringify(value))
+      expect(Object.keys(e!.value as object)).toEqual(['__proto__', 'list', '__proto_'])
+      expect(Object.getPrototypeOf(e!.value)).toBe(Object.prototype)
+      expect(({} as Record<string, unknown>).admin).toBeUndefined()
+    })
+
     it('versions grow across sessions; the later write wins under lww', async () => {
       const site = await open()
       const a = site.session()
