@@ -17,7 +17,7 @@ const frames = [
   encodeFrame({ t: 'writes', e: [entry, entry] }),
   encodeFrame({ t: 'ack', rv: [['a/0', 3]] }),
   encodeFrame({ t: 'nack', stream: 'a/0', have: 2 }),
-  encodeFrame({ t: 'beat', session: 7, defs: [0, 'a/0', 1, 'b'], rv: [0, 3], ups: [1, 1], tree: [1, 1, 1, [[0, 2], [0, 3], [1, 1]], [1, 4, [0, 2], [0, 3]]] }),
+  encodeFrame({ t: 'beat', session: 7, defs: [0, 'a/0', 1, 'b'], rv: [0, 3], ups: [1, 1], prune: [1, 1], tree: [1, 1, 1, [[0, 2], [0, 3], [1, 1]], [1, 4, [0, 2], [0, 3]]] }),
   encodeFrame({ t: 'pull', stream: 'a/0', have: 2 }),
 ]
 const ctx = new m.CausalContext()

@@ -10,12 +10,14 @@ import type { Publication, TreeInfo, VectorMap } from './stability-tree.js'
  * what was last sent on the connection. A beat with nothing new is a handful of bytes, whatever
  * the number of sites or streams.
  *
- * Wire (after the frame type): [session, defs, rv, ups, tree] with
+ * Wire (after the frame type): [session, defs, rv, ups, prune, tree] with
  *   tree = [root, dist, parent (0 | 1), up (0 | [min, heads, cover]), pub (0 | [root, epoch, min, heads])]
  */
 export interface BeatContent {
   rv: ReadonlyMap<string, number>
   ups: ReadonlySet<string>
+  /** Origins whose writes the receiver should not relay to the sender (it has them from elsewhere). */
+  prune: ReadonlySet<string>
   tree: TreeInfo
 }
 
@@ -25,6 +27,7 @@ export interface BeatWire {
   defs: Defs
   rv: number[]
   ups: number[]
+  prune: number[]
   tree: unknown[]
 }
 
@@ -35,10 +38,11 @@ export function encodeBeat(enc: LinkEncoder, b: BeatContent): BeatWire {
   const defs: Defs = []
   const rv = enc.vector('rv', b.rv, defs)
   const ups = enc.set('ups', b.ups, defs)
+  const prune = enc.set('prune', b.prune, defs)
   const t = b.tree
   const up = t.up ? [enc.vector('up.min', t.up.min, defs), enc.vector('up.heads', t.up.heads, defs), enc.set('up.cover', t.up.cover, defs)] : 0
   const pub = t.pub ? [enc.id(t.pub.root, defs), t.pub.epoch, enc.vector('pub.min', t.pub.min, defs), enc.vector('pub.heads', t.pub.heads, defs)] : 0
-  return { session: enc.session, defs, rv, ups, tree: [enc.id(t.root, defs), t.dist, t.parent ? 1 : 0, up, pub] }
+  return { session: enc.session, defs, rv, ups, prune, tree: [enc.id(t.root, defs), t.dist, t.parent ? 1 : 0, up, pub] }
 }
 
 function bad(what: string): CausewayError {
@@ -71,6 +75,8 @@ export function decodeBeat(dec: LinkDecoder, w: BeatWire): BeatContent {
   const rv = new Map(dec.vector('rv', w.rv, seq))
   const ups = new Set(dec.set('ups', w.ups))
   for (const s of ups) if (!isSiteId(s)) throw bad('upstream')
+  const prune = new Set(dec.set('prune', w.prune))
+  for (const s of prune) if (!isSiteId(s)) throw bad('prune')
   const tree: TreeInfo = { root, dist, parent: t[2] === 1 }
   if (up !== 0) {
     const u = up as unknown[]
@@ -83,7 +89,7 @@ export function decodeBeat(dec: LinkDecoder, w: BeatWire): BeatContent {
     const out: Publication = { root: pubRoot!, epoch: p[1] as number, min: copy(dec.vector('pub.min', p[2], seq)), heads: copy(dec.vector('pub.heads', p[3], seq)) }
     tree.pub = out
   }
-  return { rv, ups, tree }
+  return { rv, ups, prune, tree }
 }
 
 function copy(v: ReadonlyMap<string, number>): VectorMap {

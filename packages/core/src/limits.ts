@@ -92,6 +92,8 @@ export const TRIM_MIN_ENTRIES = 1024
  * neighbours do not relay their writes to us while links come up one by one.
  */
 export const STARTUP_UPSTREAM_GRACE_MS = 2000
+/** Beats a pruned relay may stay ahead of us on an origin before we ask it to relay again. */
+export const PRUNE_STALL_BEATS = 3
 /** Deepest the stability tree may grow (hops to its root); a dead root is forgotten past it. */
 export const STABILITY_MAX_HOPS = 32
 /** Tombstone-marked keys examined per shard per collection pass. */

@@ -25,9 +25,15 @@ export interface PeerLink {
   deferred: Set<StreamId>
   /** The peer's own streams it asked us to send back to it (it is recovering them). */
   pulls: Set<StreamId>
+  /** Origins this peer asked us not to relay to it (it has their writes from elsewhere). */
+  pruned: Set<string>
+  /** Origins we ask this peer not to relay to us, and for how many beats it has been ahead on one. */
+  pruneOut: Map<string, number>
   /** Beats out and in on the current connection (names once, vectors as deltas). */
   enc: LinkEncoder
   dec: LinkDecoder
+  /** Bumped by every nack from the peer: a frame being built from an older cursor is thrown away. */
+  rewinds: number
   badFrames: number
   badSinceMs: number
   /** Ignored (frames dropped, connections hung up) until then. */

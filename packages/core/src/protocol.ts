@@ -43,7 +43,7 @@ export function encodeFrame(f: Frame): Uint8Array {
     case 'nack':
       return encode([3, f.stream, f.have])
     case 'beat':
-      return encode([4, f.session, f.defs, f.rv, f.ups, f.tree])
+      return encode([4, f.session, f.defs, f.rv, f.ups, f.prune, f.tree])
     case 'pull':
       return encode([5, f.stream, f.have])
   }
@@ -94,9 +94,9 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       return { t: 'nack', stream: x[1], have: x[2] as number }
     case 4: {
       // Semantics (names, deltas, the tree) are checked against the connection's LinkDecoder (beat.ts).
-      if (x.length !== 6 || !Number.isSafeInteger(x[1]) || !Array.isArray(x[2]) || !Array.isArray(x[3]) || !Array.isArray(x[4]) || !Array.isArray(x[5])) throw bad('beat')
-      if (x[2].length > 2 * MAX_LINK_NAMES || x[3].length > 2 * MAX_LINK_NAMES || x[4].length > 2 * MAX_LINK_NAMES) throw bad('beat size')
-      return { t: 'beat', session: x[1] as number, defs: x[2] as Defs, rv: x[3] as number[], ups: x[4] as number[], tree: x[5] as unknown[] }
+      if (x.length !== 7 || !Number.isSafeInteger(x[1]) || !Array.isArray(x[2]) || !Array.isArray(x[3]) || !Array.isArray(x[4]) || !Array.isArray(x[5]) || !Array.isArray(x[6])) throw bad('beat')
+      if (x[2].length > 2 * MAX_LINK_NAMES || x[3].length > 2 * MAX_LINK_NAMES || x[4].length > 2 * MAX_LINK_NAMES || x[5].length > 2 * MAX_LINK_NAMES) throw bad('beat size')
+      return { t: 'beat', session: x[1] as number, defs: x[2] as Defs, rv: x[3] as number[], ups: x[4] as number[], prune: x[5] as number[], tree: x[6] as unknown[] }
     }
     case 5:
       if (x.length !== 3 || !isStreamId(x[1]) || !(x[2] === 0 || isSeq(x[2]))) throw bad('pull')

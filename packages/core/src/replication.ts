@@ -3,7 +3,7 @@ import type { StreamId } from './context.js'
 import { decodeEntry, type WriteEntry } from './entry.js'
 import { CausewayError } from './errors.js'
 import type { LamportClock } from './clock.js'
-import { STARTUP_UPSTREAM_GRACE_MS, BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, PEER_WARN_INTERVAL_MS } from './limits.js'
+import { PRUNE_STALL_BEATS, STARTUP_UPSTREAM_GRACE_MS, BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, PEER_WARN_INTERVAL_MS } from './limits.js'
 import { OwnRecovery } from './own-recovery.js'
 import { RateLimitedLog } from './ratelog.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
@@ -60,6 +60,12 @@ export interface ReplicationHost {
 
 export class Replication implements NetworkHandler {
   private readonly peers = new Map<string, PeerLink>()
+  /** Per origin, the peer whose relay of it we keep (the first to deliver it); others are pruned. */
+  private readonly preferred = new Map<string, string>()
+  /** Per origin, the sum of its streams' accepted seqs at the last prune check (progress detection). */
+  private readonly progressAt = new Map<string, number>()
+  /** Per stream, what was accepted at the last beat (stall detection). */
+  private readonly acceptedAtBeat = new Map<string, number>()
   private readonly sender: Sender
   /** Warnings about what peers send, rate-limited per peer and reason. */
   private readonly peerLog: RateLimitedLog
@@ -134,6 +140,9 @@ export class Replication implements NetworkHandler {
         inboundDepth: 0,
         deferred: new Set(),
         pulls: new Set(),
+        pruned: new Set(),
+        pruneOut: new Map(),
+        rewinds: 0,
         enc: this.newEncoder(),
         dec: newDecoder(),
         badFrames: 0,
@@ -203,6 +212,8 @@ export class Replication implements NetworkHandler {
     p.lastSeenAt = this.host.wall.nowMs()
     p.enc = this.newEncoder()
     p.dec = newDecoder()
+    p.pruned.clear()
+    p.pruneOut.clear()
     this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.host.siteId, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.upstreams() })
     this.broadcastBeat()
   }
@@ -216,6 +227,14 @@ export class Replication implements NetworkHandler {
     p.cursor.clear()
     p.pulls.clear()
     p.deferred.clear()
+    p.pruned.clear()
+    p.pruneOut.clear()
+    // Origins we heard through this peer: every other peer may send them again (one will be preferred).
+    for (const [origin, via] of this.preferred) {
+      if (via !== peer) continue
+      this.preferred.delete(origin)
+      for (const q of this.peers.values()) q.pruneOut.delete(origin)
+    }
     this.gossip.onDown(peer)
     if (!this.host.closed()) this.broadcastBeat()
   }
@@ -294,6 +313,7 @@ export class Replication implements NetworkHandler {
         }
         for (const [s, q] of b.rv) if ((p.known.get(s) ?? 0) < q) p.known.set(s, q)
         p.ups = new Set(b.ups)
+        p.pruned = new Set(b.prune)
         this.gossip.onBeat(peer, b.tree)
         this.recovery.claims(peer, [...b.rv])
         void this.sender.pump(p)
@@ -322,6 +342,7 @@ export class Replication implements NetworkHandler {
         return
       }
       case 'nack': {
+        p.rewinds++
         p.known.set(f.stream, f.have)
         p.cursor.set(f.stream, f.have)
         void this.sender.pump(p)
@@ -331,7 +352,8 @@ export class Replication implements NetworkHandler {
         if (!cfg.receive) return // one-way link: we do not take writes from this peer
         if (p.inboundDepth >= MAX_INBOUND_FRAMES) {
           this.host.log.warn({ peer }, 'inbound queue full: frame dropped')
-          return // the sender will be nacked on the next gap
+          // The sender is nacked on the next gap, or at a beat if no later frame shows one (checkPeers).
+          return
         }
         // Frames pipeline: acceptance (stream order, duplicates, gaps) is decided synchronously on
         // arrival, and a stream's log shard commits in FIFO order, so frames need not wait for each
@@ -352,6 +374,7 @@ export class Replication implements NetworkHandler {
     const groups = new Map<StreamState, Array<{ seq: number; bytes: Uint8Array; time: number; entry: WriteEntry }>>()
     const nacked = new Set<StreamId>()
     const refused = new Set<StreamId>()
+    let prunedNow = false
     for (const bytes of raw) {
       let entry: WriteEntry
       try {
@@ -367,7 +390,17 @@ export class Replication implements NetworkHandler {
       if (refused.has(entry.stream)) continue
       if ((p.known.get(entry.stream) ?? 0) < entry.seq) p.known.set(entry.stream, entry.seq)
       const s = this.streams.stream(entry.stream)
-      if (entry.seq <= s.accepted) continue // duplicate (relays make these normal)
+      if (entry.seq <= s.accepted) {
+        // A duplicate (relays make these normal): this origin reaches us by another path, so ask
+        // this peer to stop relaying it (Plumtree's prune); the first path to deliver stays eager.
+        const via = this.preferred.get(s.origin)
+        if (via !== undefined && via !== p.id && s.origin !== p.id && !p.pruneOut.has(s.origin)) {
+          p.pruneOut.set(s.origin, 0)
+          prunedNow = true
+        }
+        continue
+      }
+      if (s.origin === p.id || !this.preferred.has(s.origin)) this.preferred.set(s.origin, p.id)
       if (!this.host.clock.admits(entry.time)) {
         // Too far ahead of our clock: refused (no peer may move our clock past the skew bound).
         // Asked for again at heartbeats, so a peer whose clock is merely fast gets through later.
@@ -389,6 +422,7 @@ export class Replication implements NetworkHandler {
       if (!g) groups.set(s, (g = []))
       g.push({ seq: entry.seq, bytes, time: entry.time, entry })
     }
+    if (prunedNow && p.up) this.sendBeat(p, this.rvMap(), new Set(this.upstreams()))
     if (groups.size === 0) return
     const acks: Vector = []
     await Promise.all(
@@ -413,6 +447,21 @@ export class Replication implements NetworkHandler {
   /** Heartbeat: writes refused for clock skew are asked for again; stale recoveries give up. */
   checkPeers(): void {
     this.recovery.tick()
+    this.checkPrunes()
+    // A peer holds more of a stream it sends us than we accepted, and a whole beat brought none of
+    // it: frames were lost (inbound queue full, a race) with no later frame to show the gap. Ask again.
+    const firstHand = new Set(this.upstreams())
+    for (const p of this.peers.values()) {
+      if (!p.up || !p.helloIn || p.inboundDepth > 0 || this.peerConfig(p.id)?.receive === false) continue
+      for (const [sid, q] of p.known) {
+        const s = this.streams.get(sid)
+        if (!s || q <= s.accepted || s.origin === this.host.siteId) continue
+        // Only streams this peer does send us: its own, or relayed ones we neither pruned nor hear first-hand.
+        if (s.origin !== p.id && (p.pruneOut.has(s.origin) || firstHand.has(s.origin))) continue
+        if (this.acceptedAtBeat.get(sid) === s.accepted) this.send(p, { t: 'nack', stream: sid, have: s.accepted })
+      }
+    }
+    for (const s of this.streams.values()) this.acceptedAtBeat.set(s.id, s.accepted)
     for (const p of this.peers.values()) {
       if (p.deferred.size === 0 || !p.up) continue
       for (const sid of p.deferred) this.send(p, { t: 'nack', stream: sid, have: this.streams.get(sid)?.accepted ?? 0 })
@@ -444,11 +493,51 @@ export class Replication implements NetworkHandler {
   }
 
   broadcastBeat(): void {
+    const rv = this.rvMap()
+    const ups = new Set(this.upstreams())
+    for (const p of this.peers.values()) if (p.up) this.sendBeat(p, rv, ups)
+  }
+
+  private rvMap(): Map<string, number> {
     const rv = new Map<string, number>()
     for (const s of this.streams.values()) if (s.rv > 0) rv.set(s.id, s.rv)
-    const ups = new Set(this.upstreams())
-    // Each connection gets the changes since its last beat (its own encoder), and its own view of the tree.
-    for (const p of this.peers.values()) if (p.up) this.send(p, { t: 'beat', ...encodeBeat(p.enc, { rv, ups, tree: this.gossip.beatFor(p.id) }) })
+    return rv
+  }
+
+  /** One connection's beat: the changes since its last one (its own encoder), and its own view of the tree. */
+  private sendBeat(p: PeerLink, rv: ReadonlyMap<string, number>, ups: ReadonlySet<string>): void {
+    this.send(p, { t: 'beat', ...encodeBeat(p.enc, { rv, ups, prune: new Set(p.pruneOut.keys()), tree: this.gossip.beatFor(p.id) }) })
+  }
+
+  /**
+   * A pruned peer that holds more of an origin's writes than we do while we make no progress on
+   * that origin for PRUNE_STALL_BEATS beats is asked to relay it again: the preferred path stalled.
+   * (Merely being behind a faster path is not a stall: that is the price of one copy per write.)
+   */
+  private checkPrunes(): void {
+    let progress: Map<string, number> | undefined
+    for (const q of this.peers.values()) {
+      if (q.pruneOut.size === 0 || !q.up) continue
+      if (!progress) {
+        progress = new Map()
+        for (const s of this.streams.values()) progress.set(s.origin, (progress.get(s.origin) ?? 0) + s.accepted)
+      }
+      const ahead = new Set<string>()
+      for (const [sid, n] of q.known) {
+        const origin = sid.slice(0, sid.indexOf('/'))
+        if (q.pruneOut.has(origin) && n > (this.streams.get(sid)?.accepted ?? 0)) ahead.add(origin)
+      }
+      for (const [origin, beats] of q.pruneOut) {
+        const moved = (progress.get(origin) ?? 0) !== this.progressAt.get(origin)
+        if (!ahead.has(origin) || moved) q.pruneOut.set(origin, 0)
+        else if (beats + 1 < PRUNE_STALL_BEATS) q.pruneOut.set(origin, beats + 1)
+        else {
+          q.pruneOut.delete(origin)
+          this.preferred.set(origin, q.id)
+        }
+      }
+    }
+    if (progress) for (const [o, n] of progress) this.progressAt.set(o, n)
   }
 
   /** status(): the peers part and pendingIn. */

@@ -35,7 +35,7 @@ export class Sender {
   /** Should stream `s` go to peer p? Not back to its origin, and not when p hears the origin directly. */
   private relays(p: PeerLink, s: StreamState): boolean {
     if (s.origin === p.id) return p.pulls.has(s.id)
-    if (s.origin !== this.host.siteId && p.ups.has(s.origin)) return false
+    if (s.origin !== this.host.siteId && (p.ups.has(s.origin) || p.pruned.has(s.origin))) return false
     return true
   }
 
@@ -71,6 +71,7 @@ export class Sender {
         while (this.canSend(p)) {
           const batch: Uint8Array[] = []
           const before = new Map(p.cursor)
+          const rewinds = p.rewinds
           let bytes = 0
           for (const s of this.streams.values()) {
             if (batch.length >= FRAME_ENTRIES || bytes >= frameBytes) break
@@ -92,6 +93,11 @@ export class Sender {
             p.cursor.set(s.id, items[items.length - 1]!.seq)
           }
           if (batch.length === 0) break
+          if (p.rewinds !== rewinds) {
+            // A nack moved the cursor back while we read the log: this batch would skip entries.
+            p.repump = true
+            break
+          }
           if (!this.canSend(p)) {
             p.cursor.clear()
             break

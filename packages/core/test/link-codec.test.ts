@@ -74,14 +74,15 @@ describe('decodeBeat', () => {
     const enc = new LinkEncoder(9)
     const dec = new LinkDecoder(validName)
     const tree = { root: 'a', dist: 1, parent: true, up: { min: new Map([['a/0', 2]]), heads: new Map([['b/0', 5]]), cover: new Set(['b', 'c']) }, pub: { root: 'a', epoch: 3, min: new Map([['a/0', 1]]), heads: new Map([['a/0', 4]]) } }
-    const b = decodeBeat(dec, structuredClone(encodeBeat(enc, { rv: new Map([['a/0', 7]]), ups: new Set(['a']), tree })))
+    const b = decodeBeat(dec, structuredClone(encodeBeat(enc, { rv: new Map([['a/0', 7]]), ups: new Set(['a']), prune: new Set(['c']), tree })))
     expect(b.rv).toEqual(new Map([['a/0', 7]]))
+    expect(b.prune).toEqual(new Set(['c']))
     expect(b.tree.up?.cover).toEqual(new Set(['b', 'c']))
     expect(b.tree.pub?.heads).toEqual(new Map([['a/0', 4]]))
     fc.assert(
       fc.property(fc.anything(), fc.anything(), fc.anything(), fc.anything(), fc.anything(), (session, defs, rv, ups, t) => {
         try {
-          decodeBeat(new LinkDecoder(validName), { session, defs, rv, ups, tree: t } as never)
+          decodeBeat(new LinkDecoder(validName), { session, defs, rv, ups, prune: ups, tree: t } as never)
         } catch (e) {
           expect(isCausewayError(e, 'INVALID_FRAME')).toBe(true)
         }
