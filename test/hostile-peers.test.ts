@@ -66,7 +66,7 @@ describe('clock: nothing from outside moves a site clock beyond physical time + 
     await s.put('k1', 'v1')
     await s.put('k1', 'v2')
     const v3 = await s.put('k1', 'v3')
-    expect(v3.time).toBeLessThan(Date.now() + 60_000)
+    expect(v3.time).toBeLessThan((Date.now() + 60_000) * 1000) // Lamport times count microseconds
     expect((await site.session().get('k1'))?.value).toBe('v3')
     await site.close()
     site = await openSite({ id: 'a', dir, shards: 2 }) // restarts on what it acknowledged
@@ -78,7 +78,7 @@ describe('clock: nothing from outside moves a site clock beyond physical time + 
     const site = await openSite({ id: 'a', storage: 'memory', maxClockSkewMs: 60_000 })
     cleanups.push(() => site.close())
     const ctx = new CausalContext()
-    ctx.maxTime = Date.now() + 30_000
+    ctx.maxTime = (Date.now() + 30_000) * 1000
     const v = await site.session({ context: ctx.encode() }).put('k', 1)
     expect(v.time).toBeGreaterThan(ctx.maxTime)
   })
@@ -94,7 +94,7 @@ describe('clock: nothing from outside moves a site clock beyond physical time + 
     await new Promise((r) => setTimeout(r, 300))
     expect(await b.session().get('x')).toBeUndefined()
     const vb = await b.session().put('y', 'now')
-    expect(vb.time).toBeLessThan(Date.now() + 60_000) // b's clock was not dragged ahead
+    expect(vb.time).toBeLessThan((Date.now() + 60_000) * 1000) // b's clock was not dragged ahead
     bOffsetMs = 90_000 // b's clock catches up to within the bound
     await eventually(async () => (await b.session().get('x'))?.value === 'from the future', 10_000, 'x at b')
     await eventually(() => sameEverywhere([a, b], ['x', 'y']), 10_000, 'convergence')

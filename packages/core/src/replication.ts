@@ -2,7 +2,7 @@ import type { Logger } from './api.js'
 import type { StreamId } from './context.js'
 import { decodeEntry, type WriteEntry } from './entry.js'
 import { CausewayError } from './errors.js'
-import type { LamportClock } from './clock.js'
+import { timeToMs, type LamportClock } from './clock.js'
 import { PRUNE_STALL_BEATS, STARTUP_UPSTREAM_GRACE_MS, BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, PEER_WARN_INTERVAL_MS } from './limits.js'
 import { OwnRecovery } from './own-recovery.js'
 import { RateLimitedLog } from './ratelog.js'
@@ -407,7 +407,7 @@ export class Replication implements NetworkHandler {
         refused.add(s.id)
         p.deferred.add(s.id)
         p.known.set(s.id, s.accepted)
-        this.peerLog.warn(p.id, 'clock-skew', { stream: s.id, seq: entry.seq, aheadMs: entry.time - this.host.wall.nowMs() }, "refused a write whose time is too far ahead of this site's clock")
+        this.peerLog.warn(p.id, 'clock-skew', { stream: s.id, seq: entry.seq, aheadMs: timeToMs(entry.time) - this.host.wall.nowMs() }, "refused a write whose time is too far ahead of this site's clock")
         continue
       }
       if (entry.seq > s.accepted + 1) {

@@ -1,3 +1,4 @@
+import { timeToMs } from './clock.js'
 import type { Frame } from './protocol.js'
 import type { Logger } from './api.js'
 import { decodeEntry, encodeEntry } from './entry.js'
@@ -128,7 +129,7 @@ export class Sender {
     const e = it.entry ?? decodeEntry(it.bytes, this.host.maxValueBytes)
     it.entry = e
     if (e.expired || e.ops.length === 0) return it.bytes
-    const ageMs = this.host.wall.nowMs() - e.time
+    const ageMs = this.host.wall.nowMs() - timeToMs(e.time)
     // Every op must be past its keyspace's ttl: a write is dropped whole or not at all.
     for (const op of e.ops) {
       const rule = this.host.ttlRules.find(([p]) => op.key.startsWith(p))

@@ -1,6 +1,6 @@
 import type { IndexDefinition, Logger, OpenSiteOptions, ScanKeysOptions, ScanOptions, Session, SessionOptions, ShardDb, Site } from './api.js'
 import { Applier } from './applier.js'
-import { LamportClock } from './clock.js'
+import { LamportClock, timeToMs } from './clock.js'
 import type { KeyState, Resolver } from './conflict.js'
 import { CausalContext, type Dot } from './context.js'
 import type { WriteEntry, WriteEntryOp } from './entry.js'
@@ -206,7 +206,7 @@ class SiteImpl implements Site {
   }
 
   private skewError(time: number): CausewayError {
-    const aheadMs = time - Math.floor(this.wall.nowMs())
+    const aheadMs = timeToMs(time) - Math.floor(this.wall.nowMs())
     return new CausewayError('CLOCK_SKEW', `a time ${aheadMs} ms ahead of this site's clock is refused (maxClockSkewMs ${this.o.maxClockSkewMs})`, {
       details: { aheadMs, maxClockSkewMs: this.o.maxClockSkewMs },
     })
