@@ -7,6 +7,7 @@ import { controlPlane } from './benches/control-plane.js'
 import { peers } from './benches/peers.js'
 import { ormService } from './benches/orm-service.js'
 import { level } from './benches/level.js'
+import { scale } from './benches/scale.js'
 
 /** Every benchmark, in run order. */
-export const benchmarks: Benchmark[] = [kvMicro, availability, replicationSim, replicationLibp2p, ormService, level, controlPlane, peers]
+export const benchmarks: Benchmark[] = [kvMicro, availability, replicationSim, replicationLibp2p, ormService, level, scale, controlPlane, peers]
