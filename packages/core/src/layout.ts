@@ -23,6 +23,8 @@ const after = (prefix: string): string => prefix.slice(0, -1) + '"'
 export const K = 'k!'
 export const stateKey = (key: string): string => K + key
 export const keyOfState = (k: string): string => k.slice(K.length)
+/** Range of every state record (astral keys sort after '\uffff' in UTF-8, so bound on the prefix). */
+export const STATE_RANGE = { gte: K, lt: after(K) }
 /** Range of the state records of every key starting with `prefix`. */
 export const stateRange = (prefix: string): { gte: string; lt: string } => ({ gte: K + prefix, lt: K + prefix + '\uffff' })
 

@@ -6,7 +6,8 @@ import { encodeEntry, type WriteEntry, type WriteEntryOp } from './entry.js'
 import { CausewayError, invariant } from './errors.js'
 import type { LamportClock } from './clock.js'
 import type { Version } from './types.js'
-import { MAX_ITEMS_PER_BATCH, MAX_QUEUED_ITEMS } from './limits.js'
+import { KEY_FILTER_SCAN_BATCH, MAX_ITEMS_PER_BATCH, MAX_QUEUED_ITEMS } from './limits.js'
+import { KeyFilter } from './key-filter.js'
 
 import { appliedKey, CLOCK_KEY, indexKey, logKey, logPrefix, stateKey, tombKey, trimmedKey } from './layout.js'
 import { ShardStore } from './shard-store.js'
@@ -95,6 +96,9 @@ export class Shard extends ShardStore {
   private loadsInFlight = 0
   private pins = 0
   closed = false
+  /** Keys that may have a state here: reads of the others need no storage call. */
+  readonly filter = new KeyFilter()
+  private readonly filterBuild: Promise<void>
 
   constructor(
     readonly index: number,
@@ -103,6 +107,19 @@ export class Shard extends ShardStore {
     private readonly maxCacheEntries: number,
   ) {
     super(db)
+    // Every write adds its keys from now on, so the scan only has to cover what is already stored;
+    // until it is done the filter answers "maybe" and reads go to storage.
+    this.filterBuild = this.buildFilter()
+  }
+
+  private async buildFilter(): Promise<void> {
+    try {
+      for await (const keys of this.stateKeyBatches(KEY_FILTER_SCAN_BATCH, () => this.closed)) for (const k of keys) this.filter.add(k)
+      if (!this.closed) this.filter.markReady()
+    } catch {
+      // A failed scan leaves the filter unready (every read goes to storage); the storage failure
+      // itself surfaces on the next read or write.
+    }
   }
 
   get busy(): boolean {
@@ -133,8 +150,19 @@ export class Shard extends ShardStore {
   /** Make sure the committed states of `keys` are in the cache (reads see only committed state). */
   async load(keys: string[]): Promise<void> {
     const missing: string[] = []
-    for (const k of keys) if (!this.cache.has(k)) missing.push(k)
-    if (missing.length === 0) return
+    let known = false
+    for (const k of keys) {
+      if (this.cache.has(k)) continue
+      // Never written here: its committed state is empty, no read needed (the common case of new keys).
+      if (!this.filter.mayHave(k)) {
+        this.cache.set(k, [])
+        known = true
+      } else missing.push(k)
+    }
+    if (missing.length === 0) {
+      if (known) this.evict()
+      return
+    }
     this.loadsInFlight++
     try {
       const vals = await this.db.getMany(missing.map((k) => stateKey(k)))
@@ -258,6 +286,7 @@ export class Shard extends ShardStore {
         const before = stagedNext.get(key) ?? next.get(key) ?? this.staged.get(key) ?? this.cache.get(key) ?? (freshLocal && mode === 'lww' ? [] : this.peek(key))
         const after = applyToState(before, w, mode)
         if (after !== before) {
+          this.filter.add(key) // before the write is issued: a concurrent read must not skip it
           ops.push({ type: 'put', key: stateKey(key), value: encode(stateToWire(after)).slice() })
           this.indexOps(key, before, after, ops)
           // Mark keys holding tombstones so the collector never scans the whole keyspace.
@@ -381,6 +410,7 @@ export class Shard extends ShardStore {
   /** Stop taking work and close the database. */
   override async close(): Promise<void> {
     this.closed = true
+    await this.filterBuild // stops at its next batch; its iterator must close before the db
     await super.close()
   }
 
