@@ -110,3 +110,53 @@ function fmix(h: number): number {
   h ^= h >>> 16
   return h
 }
+
+/** Longest term prefix the term filter records in steps (longer ones only at boundaries, below). */
+const TERM_STEP = 8
+const TERM_STEP_MAX = 64
+/** A char below this ends a "part" of a compound term (the ORM joins columns with U+0001). */
+const BOUNDARY = 0x20
+
+/**
+ * Which index terms may have records in a shard, to skip a shard's iterator for a scan whose range
+ * cannot match anything here (a lookup of a term written in another shard, or never). For each term
+ * it records the prefixes of length 8, 16, ... 64, every prefix ending before a control char, and
+ * the whole term; a scan range whose bounds share a prefix probes the longest one it is sure every
+ * matching term has.
+ */
+export class TermFilter {
+  readonly keys: KeyFilter
+
+  constructor(firstKeys?: number, maxKeys?: number) {
+    this.keys = new KeyFilter(firstKeys, maxKeys)
+  }
+
+  addTerm(index: string, term: string): void {
+    const base = index + '\u0000'
+    for (let l = TERM_STEP; l <= Math.min(term.length, TERM_STEP_MAX); l += TERM_STEP) this.keys.add(base + term.slice(0, l))
+    for (let i = 0; i < term.length; i++) if (term.charCodeAt(i) < BOUNDARY) this.keys.add(base + term.slice(0, i))
+    this.keys.add(base + term)
+  }
+
+  /**
+   * false: no record of `index` in [lower, upper) exists here. The bounds are over `<term>\0<key>`
+   * (an index record without its `i!<index>!` base); undefined upper = to the end of the index.
+   */
+  mayHaveRange(index: string, lower: string, upper: string | undefined): boolean {
+    if (!this.keys.isReady || upper === undefined) return true
+    let k = 0
+    const n = Math.min(lower.length, upper.length)
+    while (k < n && lower.charCodeAt(k) === upper.charCodeAt(k)) k++
+    let c = upper.slice(0, k)
+    const z = c.indexOf('\u0000')
+    // Every record in range starts with c. The char after c in a record is below upper's there; if
+    // that is a boundary (or the term's end, \0), every matching term has the prefix c exactly.
+    if (z >= 0) c = c.slice(0, z)
+    else if (!(upper.length > k && upper.charCodeAt(k) <= BOUNDARY)) {
+      const l = Math.floor(Math.min(k, TERM_STEP_MAX) / TERM_STEP) * TERM_STEP
+      if (l === 0) return true
+      c = c.slice(0, l)
+    }
+    return this.keys.mayHave(index + '\u0000' + c)
+  }
+}

@@ -60,6 +60,13 @@ export const indexBase = (name: string): string => `i!${name}!`
 export function indexKey(name: string, term: string, key: string): string {
   return `i!${name}!${term}\u0000${key}`
 }
+/** Range of every index record. */
+export const INDEX_RANGE = { gte: 'i!', lt: 'i"' }
+/** The index name and term of any index record (names never contain '!', terms never '\0'). */
+export function parseAnyIndexKey(k: string): { name: string; term: string } {
+  const bang = k.indexOf('!', 2)
+  return { name: k.slice(2, bang), term: k.slice(bang + 1, k.indexOf('\u0000', bang + 1)) }
+}
 export const indexRange = (name: string): { gte: string; lt: string } => ({ gte: indexBase(name), lt: `i!${name}"` })
 
 /** The storage range of an index scan (bounds on terms). */

@@ -2,7 +2,7 @@ import type { ScanOptions, ShardDb } from './api.js'
 import { decodeUntrusted } from './codec.js'
 import type { StreamId } from './context.js'
 import { invariant } from './errors.js'
-import { AP, CLOCK_KEY, GC, indexRange, indexScanRange, keyOfState, keyOfTomb, L, LOG_RANGE_END, logKey, logPrefix, META_RANGE, parseIndexKey, seqOfLogKey, STATE_RANGE, stateKey, stateRange, streamOfLogKey, TOMB_RANGE } from './layout.js'
+import { AP, INDEX_RANGE, parseAnyIndexKey, CLOCK_KEY, GC, indexRange, indexScanRange, keyOfState, keyOfTomb, L, LOG_RANGE_END, logKey, logPrefix, META_RANGE, parseIndexKey, seqOfLogKey, STATE_RANGE, stateKey, stateRange, streamOfLogKey, TOMB_RANGE } from './layout.js'
 
 export { parseIndexKey }
 
@@ -81,12 +81,21 @@ export class ShardStore {
 
   /** Every key holding a state, `size` at a time, until `stop()` says so (the key filter's build). */
   async *stateKeyBatches(size: number, stop: () => boolean): AsyncGenerator<string[]> {
-    const it = this.db.keys(STATE_RANGE)
+    for await (const ks of this.recordBatches(STATE_RANGE, size, stop)) yield ks.map(keyOfState)
+  }
+
+  /** Every index record's (name, term), `size` at a time, until `stop()` says so (the term filter's build). */
+  async *indexTermBatches(size: number, stop: () => boolean): AsyncGenerator<Array<{ name: string; term: string }>> {
+    for await (const ks of this.recordBatches(INDEX_RANGE, size, stop)) yield ks.map(parseAnyIndexKey)
+  }
+
+  private async *recordBatches(range: { gte: string; lt: string }, size: number, stop: () => boolean): AsyncGenerator<string[]> {
+    const it = this.db.keys(range)
     try {
       while (!stop()) {
         const ks = (await it.nextv(size)) as string[]
         if (ks.length === 0) return
-        yield ks.map(keyOfState)
+        yield ks
       }
     } finally {
       await it.close()

@@ -1,4 +1,4 @@
-import type { ShardDb, IndexDefinition } from './api.js'
+import type { ShardDb, IndexDefinition, ScanOptions } from './api.js'
 import { decodeUntrusted, encode } from './codec.js'
 import { applyToState, stateFromWire, stateToWire, viewOf, type KeyState, type Resolver } from './conflict.js'
 import type { Dot, StreamId } from './context.js'
@@ -7,15 +7,16 @@ import { CausewayError, invariant } from './errors.js'
 import type { LamportClock } from './clock.js'
 import type { Version } from './types.js'
 import { KEY_FILTER_SCAN_BATCH, MAX_ITEMS_PER_BATCH, MAX_QUEUED_ITEMS } from './limits.js'
-import { KeyFilter } from './key-filter.js'
+import { KeyFilter, TermFilter } from './key-filter.js'
 
-import { appliedKey, CLOCK_KEY, indexKey, logKey, logPrefix, stateKey, tombKey, trimmedKey } from './layout.js'
+import { appliedKey, CLOCK_KEY, indexBase, indexKey, indexScanRange, logKey, logPrefix, stateKey, tombKey, trimmedKey } from './layout.js'
 import { ShardStore } from './shard-store.js'
 
 // The shard is the only owner of its database and of the key layout (layout.ts): the site asks it
 // for log ranges, recovery scans, trims, index clears and scans (ShardStore, its read side), and
 // queues every write, which it commits in batches (here).
 export { parseIndexKey, type KeyIterator, type ShardMeta } from './shard-store.js'
+import type { KeyIterator } from './shard-store.js'
 
 /** What a shard needs from its site (injected, so a shard knows nothing of networks or sessions). */
 export interface ShardHost {
@@ -98,6 +99,8 @@ export class Shard extends ShardStore {
   closed = false
   /** Keys that may have a state here: reads of the others need no storage call. */
   readonly filter = new KeyFilter()
+  /** Index terms that may have records here: scans that cannot match skip this shard's iterator. */
+  readonly terms = new TermFilter()
   private readonly filterBuild: Promise<void>
 
   constructor(
@@ -116,6 +119,8 @@ export class Shard extends ShardStore {
     try {
       for await (const keys of this.stateKeyBatches(KEY_FILTER_SCAN_BATCH, () => this.closed)) for (const k of keys) this.filter.add(k)
       if (!this.closed) this.filter.markReady()
+      for await (const recs of this.indexTermBatches(KEY_FILTER_SCAN_BATCH, () => this.closed)) for (const r of recs) this.terms.addTerm(r.name, r.term)
+      if (!this.closed) this.terms.keys.markReady()
     } catch {
       // A failed scan leaves the filter unready (every read goes to storage); the storage failure
       // itself surfaces on the next read or write.
@@ -177,6 +182,15 @@ export class Shard extends ShardStore {
       this.loadsInFlight--
     }
     this.evict()
+  }
+
+  /** A scan of an index on this shard; no storage iterator when no record can be in its range. */
+  override indexIterator(name: string, options: ScanOptions, reverse: boolean, limit: number): KeyIterator {
+    const range = indexScanRange(name, options)
+    const base = indexBase(name)
+    const upper = range.lt!.startsWith(base) ? range.lt!.slice(base.length) : undefined
+    if (!this.terms.mayHaveRange(name, range.gte!.slice(base.length), upper)) return NO_KEYS
+    return super.indexIterator(name, options, reverse, limit)
   }
 
   /** Committed state of a key; call after load() in the same synchronous step. */
@@ -357,7 +371,10 @@ export class Shard extends ShardStore {
             for (const key of it.keys) {
               const state = next.get(key) ?? this.baseState(key)
               const entry = viewOf(key, state, this.host.modeOf(key))
-              for (const t of safeTerms(it.index, key, entry)) ops.push({ type: 'put', key: indexKey(it.index.name, t, key), value: EMPTY })
+              for (const t of safeTerms(it.index, key, entry)) {
+                this.terms.addTerm(it.index.name, t)
+                ops.push({ type: 'put', key: indexKey(it.index.name, t, key), value: EMPTY })
+              }
             }
             results.push(() => it.resolve())
             break
@@ -424,12 +441,17 @@ export class Shard extends ShardStore {
       const tb = new Set(safeTerms(d, key, vb))
       const ta = new Set(safeTerms(d, key, va))
       for (const t of tb) if (!ta.has(t)) ops.push({ type: 'del', key: indexKey(d.name, t, key) })
-      for (const t of ta) if (!tb.has(t)) ops.push({ type: 'put', key: indexKey(d.name, t, key), value: EMPTY })
+      for (const t of ta) {
+        if (tb.has(t)) continue
+        this.terms.addTerm(d.name, t) // before the write is issued, as for the key filter
+        ops.push({ type: 'put', key: indexKey(d.name, t, key), value: EMPTY })
+      }
     }
   }
 }
 
 const EMPTY = new Uint8Array(0)
+const NO_KEYS: KeyIterator = { nextv: async () => [], close: async () => {} }
 
 function safeTerms(d: IndexDefinition, key: string, e: Parameters<IndexDefinition['terms']>[1]): string[] {
   const ts = d.terms(key, e)
