@@ -37,8 +37,13 @@ export interface LocalWriteItem {
   deps: Dot[]
   /** The new version must exceed this time (everything the session has seen). */
   atLeastTime: number
-  /** true: only log the write here (a multi-shard write applies to each shard afterwards). */
+  /** true: a multi-shard write, logged here; its other shards apply it afterwards (applier round). */
   logOnly: boolean
+  /**
+   * A multi-shard write's ops on this (its log) shard: staged in the log's own batch, with this
+   * shard's applied mark, so only the other shards need an apply batch; visible with the round.
+   */
+  stageOps?: WriteEntryOp[]
   resolve: (r: { entry: WriteEntry; bytes: Uint8Array }) => void
   reject: (e: unknown) => void
 }
@@ -273,8 +278,8 @@ export class Shard extends ShardStore {
     for (const it of items) {
       // A local LWW write needs no read: the site clock is above every version applied here, so the
       // new version dominates whatever the key holds (unless an index needs the old terms).
-      if (it.kind === 'local' && !it.logOnly) {
-        for (const o of it.ops) if (this.host.modeOf(o.key) !== 'lww' || this.host.indexesFor(o.key).length > 0) keys.push(o.key)
+      if (it.kind === 'local') {
+        for (const o of it.logOnly ? (it.stageOps ?? []) : it.ops) if (this.host.modeOf(o.key) !== 'lww' || this.host.indexesFor(o.key).length > 0) keys.push(o.key)
       }
       else if (it.kind === 'apply') for (const o of it.ops) keys.push(o.key)
       else if (it.kind === 'reindex' || it.kind === 'gc') keys.push(...it.keys)
@@ -330,6 +335,11 @@ export class Shard extends ShardStore {
             ops.push({ type: 'put', key: logKey(entry.stream, seq), value: bytes })
             if (!it.logOnly) {
               for (const o of it.ops) rmw(o.key, { time: v.time, site: v.site, stream: entry.stream, seq, value: o.value, supersedes: o.supersedes }, false, true)
+            } else if (it.stageOps !== undefined && it.stageOps.length > 0) {
+              // Recovery sees this shard's part as applied (the mark) and redoes the write only where
+              // another shard lacks it; a redo here is a duplicate, which applyToState ignores.
+              for (const o of it.stageOps) rmw(o.key, { time: v.time, site: v.site, stream: entry.stream, seq, value: o.value, supersedes: o.supersedes }, true, true)
+              ops.push({ type: 'put', key: appliedKey(entry.stream), value: encode(seq).slice() })
             }
             results.push(() => it.resolve({ entry, bytes }))
             break
