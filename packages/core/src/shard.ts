@@ -306,7 +306,8 @@ export class Shard extends ShardStore {
         const after = applyToState(before, w, mode)
         if (after !== before) {
           this.filter.add(key) // before the write is issued: a concurrent read must not skip it
-          ops.push({ type: 'put', key: stateKey(key), value: encode(stateToWire(after)).slice() })
+          // encode() returns a fresh copy (msgpackr reuses its buffer): no second copy needed.
+          ops.push({ type: 'put', key: stateKey(key), value: encode(stateToWire(after)) })
           this.indexOps(key, before, after, ops)
           // Mark keys holding tombstones so the collector never scans the whole keyspace.
           const tomb = after.some((x) => x.value === undefined)
@@ -339,7 +340,7 @@ export class Shard extends ShardStore {
               // Recovery sees this shard's part as applied (the mark) and redoes the write only where
               // another shard lacks it; a redo here is a duplicate, which applyToState ignores.
               for (const o of it.stageOps) rmw(o.key, { time: v.time, site: v.site, stream: entry.stream, seq, value: o.value, supersedes: o.supersedes }, true, true)
-              ops.push({ type: 'put', key: appliedKey(entry.stream), value: encode(seq).slice() })
+              ops.push({ type: 'put', key: appliedKey(entry.stream), value: encode(seq) })
             }
             results.push(() => it.resolve({ entry, bytes }))
             break
@@ -350,7 +351,7 @@ export class Shard extends ShardStore {
             for (const o of it.ops) {
               changed.set(o.key, rmw(o.key, { time: e.time, site: e.site, stream: e.stream, seq: e.seq, value: o.value, supersedes: o.supersedes }, it.stage))
             }
-            ops.push({ type: 'put', key: appliedKey(e.stream), value: encode(e.seq).slice() })
+            ops.push({ type: 'put', key: appliedKey(e.stream), value: encode(e.seq) })
             results.push(() => it.resolve(changed))
             break
           }
