@@ -26,6 +26,8 @@ export interface ApplierHost {
 
 interface ReadyLocal {
   entry: WriteEntry
+  /** The shard that already staged its part of the entry with the log entry (none in recovery). */
+  stagedAt: number | undefined
   resolve: () => void
   reject: (e: unknown) => void
 }
@@ -58,8 +60,8 @@ export class Applier {
   }
 
   /** Apply a logged local entry (a multi-shard write) in the next round. */
-  addLocal(entry: WriteEntry, resolve: () => void = () => {}, reject: (e: unknown) => void = () => {}): void {
-    this.localReady.push({ entry, resolve, reject })
+  addLocal(entry: WriteEntry, resolve: () => void = () => {}, reject: (e: unknown) => void = () => {}, stagedAt?: number): void {
+    this.localReady.push({ entry, stagedAt, resolve, reject })
   }
 
   onApplied(listener: (keys: string[], origin: string) => void): () => void {
@@ -105,7 +107,11 @@ export class Applier {
   private async applyRound(): Promise<boolean> {
     const ready: WriteEntry[] = []
     const localDone: ReadyLocal[] = this.localReady.splice(0, ROUND_ENTRIES)
-    for (const l of localDone) ready.push(l.entry)
+    const stagedAt = new Map<WriteEntry, number>()
+    for (const l of localDone) {
+      ready.push(l.entry)
+      if (l.stagedAt !== undefined) stagedAt.set(l.entry, l.stagedAt)
+    }
     const inRound = new Map<StreamId, number>()
     const satisfied = (d: Dot): boolean => this.streams.av(d[0]) >= d[1] || (inRound.get(d[0]) ?? 0) >= d[1]
     let progress = true
@@ -168,12 +174,14 @@ export class Applier {
       // Admitted within the skew bound when received; trusted now (the physical clock may have stepped back).
       this.host.clock.restore(e.time)
       const byShard = new Map<number, WriteEntryOp[]>()
+      const skip = stagedAt.get(e)
       for (const op of e.ops) {
         const d = this.streams.shardOf(op.key)
+        touched[d]!.add(op.key)
+        if (d === skip) continue // staged with its log entry: installed with the round below
         let l = byShard.get(d)
         if (!l) byShard.set(d, (l = []))
         l.push(op)
-        touched[d]!.add(op.key)
       }
       for (const [d, ops] of byShard) {
         pending.push(new Promise((resolve, reject) => this.shards[d]!.enqueue({ kind: 'apply', entry: e, ops, stage: true, resolve, reject })))

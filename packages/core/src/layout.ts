@@ -23,6 +23,8 @@ const after = (prefix: string): string => prefix.slice(0, -1) + '"'
 export const K = 'k!'
 export const stateKey = (key: string): string => K + key
 export const keyOfState = (k: string): string => k.slice(K.length)
+/** Range of every state record (astral keys sort after '\uffff' in UTF-8, so bound on the prefix). */
+export const STATE_RANGE = { gte: K, lt: after(K) }
 /** Range of the state records of every key starting with `prefix`. */
 export const stateRange = (prefix: string): { gte: string; lt: string } => ({ gte: K + prefix, lt: K + prefix + '\uffff' })
 
@@ -57,6 +59,13 @@ export const trimmedKey = (stream: StreamId): string => GC + stream
 export const indexBase = (name: string): string => `i!${name}!`
 export function indexKey(name: string, term: string, key: string): string {
   return `i!${name}!${term}\u0000${key}`
+}
+/** Range of every index record. */
+export const INDEX_RANGE = { gte: 'i!', lt: 'i"' }
+/** The index name and term of any index record (names never contain '!', terms never '\0'). */
+export function parseAnyIndexKey(k: string): { name: string; term: string } {
+  const bang = k.indexOf('!', 2)
+  return { name: k.slice(2, bang), term: k.slice(bang + 1, k.indexOf('\u0000', bang + 1)) }
 }
 export const indexRange = (name: string): { gte: string; lt: string } => ({ gte: indexBase(name), lt: `i!${name}"` })
 

@@ -69,6 +69,18 @@ export const MAX_ITEMS_PER_BATCH = 2048
 /** Bound on queued items per shard: callers wait (back-pressure) beyond it. */
 export const MAX_QUEUED_ITEMS = 65_536
 
+/**
+ * Per-shard filter of the keys that may have a state (key-filter.ts), so a read of a new key costs
+ * no storage call: bits per key and probes (~1% false positives), first layer's keys, and the bound
+ * on keys tracked (beyond it the filter is dropped: about 10-20 MiB of bits per shard at the bound).
+ */
+export const KEY_FILTER_BITS_PER_KEY = 10
+export const KEY_FILTER_PROBES = 7
+export const KEY_FILTER_FIRST_KEYS = 65_536
+export const KEY_FILTER_MAX_KEYS = 4_194_304
+/** Keys per storage call while the filter is built from a shard's states on open. */
+export const KEY_FILTER_SCAN_BATCH = 1000
+
 // ---------------------------------------------------------------- scans and indexes
 
 /** Keys per shard fetched by the first storage call of a scan (most index lookups match a few keys). */

@@ -2,7 +2,7 @@ import type { ScanOptions, ShardDb } from './api.js'
 import { decodeUntrusted } from './codec.js'
 import type { StreamId } from './context.js'
 import { invariant } from './errors.js'
-import { AP, CLOCK_KEY, GC, indexRange, indexScanRange, keyOfState, keyOfTomb, L, LOG_RANGE_END, logKey, logPrefix, META_RANGE, parseIndexKey, seqOfLogKey, stateKey, stateRange, streamOfLogKey, TOMB_RANGE } from './layout.js'
+import { AP, INDEX_RANGE, parseAnyIndexKey, CLOCK_KEY, GC, indexRange, indexScanRange, keyOfState, keyOfTomb, L, LOG_RANGE_END, logKey, logPrefix, META_RANGE, parseIndexKey, seqOfLogKey, STATE_RANGE, stateKey, stateRange, streamOfLogKey, TOMB_RANGE } from './layout.js'
 
 export { parseIndexKey }
 
@@ -79,7 +79,29 @@ export class ShardStore {
     for await (const k of this.db.keys(stateRange(prefix)) as AsyncIterable<string>) yield keyOfState(k)
   }
 
-  /** Batched iterator of the keys starting with `prefix` (after `after`, when given), mapped to keys. */
+  /** Every key holding a state, `size` at a time, until `stop()` says so (the key filter's build). */
+  async *stateKeyBatches(size: number, stop: () => boolean): AsyncGenerator<string[]> {
+    for await (const ks of this.recordBatches(STATE_RANGE, size, stop)) yield ks.map(keyOfState)
+  }
+
+  /** Every index record's (name, term), `size` at a time, until `stop()` says so (the term filter's build). */
+  async *indexTermBatches(size: number, stop: () => boolean): AsyncGenerator<Array<{ name: string; term: string }>> {
+    for await (const ks of this.recordBatches(INDEX_RANGE, size, stop)) yield ks.map(parseAnyIndexKey)
+  }
+
+  private async *recordBatches(range: { gte: string; lt: string }, size: number, stop: () => boolean): AsyncGenerator<string[]> {
+    const it = this.db.keys(range)
+    try {
+      while (!stop()) {
+        const ks = (await it.nextv(size)) as string[]
+        if (ks.length === 0) return
+        yield ks
+      }
+    } finally {
+      await it.close()
+    }
+  }
+
   /** Keys of live-or-dead states between two user-key bounds (scan.ts computes them), in either order. */
   keyIterator(bounds: { lo: string; loOpen: boolean; hi: string; hiOpen: boolean }, reverse: boolean): KeyIterator {
     const range: Record<string, string | boolean> = { reverse }

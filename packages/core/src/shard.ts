@@ -1,4 +1,4 @@
-import type { ShardDb, IndexDefinition } from './api.js'
+import type { ShardDb, IndexDefinition, ScanOptions } from './api.js'
 import { decodeUntrusted, encode } from './codec.js'
 import { applyToState, stateFromWire, stateToWire, viewOf, type KeyState, type Resolver } from './conflict.js'
 import type { Dot, StreamId } from './context.js'
@@ -6,15 +6,17 @@ import { encodeEntry, type WriteEntry, type WriteEntryOp } from './entry.js'
 import { CausewayError, invariant } from './errors.js'
 import type { LamportClock } from './clock.js'
 import type { Version } from './types.js'
-import { MAX_ITEMS_PER_BATCH, MAX_QUEUED_ITEMS } from './limits.js'
+import { KEY_FILTER_SCAN_BATCH, MAX_ITEMS_PER_BATCH, MAX_QUEUED_ITEMS } from './limits.js'
+import { KeyFilter, TermFilter } from './key-filter.js'
 
-import { appliedKey, CLOCK_KEY, indexKey, logKey, logPrefix, stateKey, tombKey, trimmedKey } from './layout.js'
+import { appliedKey, CLOCK_KEY, indexBase, indexKey, indexScanRange, logKey, logPrefix, stateKey, tombKey, trimmedKey } from './layout.js'
 import { ShardStore } from './shard-store.js'
 
 // The shard is the only owner of its database and of the key layout (layout.ts): the site asks it
 // for log ranges, recovery scans, trims, index clears and scans (ShardStore, its read side), and
 // queues every write, which it commits in batches (here).
 export { parseIndexKey, type KeyIterator, type ShardMeta } from './shard-store.js'
+import type { KeyIterator } from './shard-store.js'
 
 /** What a shard needs from its site (injected, so a shard knows nothing of networks or sessions). */
 export interface ShardHost {
@@ -37,8 +39,13 @@ export interface LocalWriteItem {
   deps: Dot[]
   /** The new version must exceed this time (everything the session has seen). */
   atLeastTime: number
-  /** true: only log the write here (a multi-shard write applies to each shard afterwards). */
+  /** true: a multi-shard write, logged here; its other shards apply it afterwards (applier round). */
   logOnly: boolean
+  /**
+   * A multi-shard write's ops on this (its log) shard: staged in the log's own batch, with this
+   * shard's applied mark, so only the other shards need an apply batch; visible with the round.
+   */
+  stageOps?: WriteEntryOp[]
   resolve: (r: { entry: WriteEntry; bytes: Uint8Array }) => void
   reject: (e: unknown) => void
 }
@@ -97,6 +104,11 @@ export class Shard extends ShardStore {
   private loadsInFlight = 0
   private pins = 0
   closed = false
+  /** Keys that may have a state here: reads of the others need no storage call. */
+  readonly filter = new KeyFilter()
+  /** Index terms that may have records here: scans that cannot match skip this shard's iterator. */
+  readonly terms = new TermFilter()
+  private readonly filterBuild: Promise<void>
 
   constructor(
     readonly index: number,
@@ -105,6 +117,21 @@ export class Shard extends ShardStore {
     private readonly maxCacheEntries: number,
   ) {
     super(db)
+    // Every write adds its keys from now on, so the scan only has to cover what is already stored;
+    // until it is done the filter answers "maybe" and reads go to storage.
+    this.filterBuild = this.buildFilter()
+  }
+
+  private async buildFilter(): Promise<void> {
+    try {
+      for await (const keys of this.stateKeyBatches(KEY_FILTER_SCAN_BATCH, () => this.closed)) for (const k of keys) this.filter.add(k)
+      if (!this.closed) this.filter.markReady()
+      for await (const recs of this.indexTermBatches(KEY_FILTER_SCAN_BATCH, () => this.closed)) for (const r of recs) this.terms.addTerm(r.name, r.term)
+      if (!this.closed) this.terms.keys.markReady()
+    } catch {
+      // A failed scan leaves the filter unready (every read goes to storage); the storage failure
+      // itself surfaces on the next read or write.
+    }
   }
 
   get busy(): boolean {
@@ -135,8 +162,19 @@ export class Shard extends ShardStore {
   /** Make sure the committed states of `keys` are in the cache (reads see only committed state). */
   async load(keys: string[]): Promise<void> {
     const missing: string[] = []
-    for (const k of keys) if (!this.cache.has(k)) missing.push(k)
-    if (missing.length === 0) return
+    let known = false
+    for (const k of keys) {
+      if (this.cache.has(k)) continue
+      // Never written here: its committed state is empty, no read needed (the common case of new keys).
+      if (!this.filter.mayHave(k)) {
+        this.cache.set(k, [])
+        known = true
+      } else missing.push(k)
+    }
+    if (missing.length === 0) {
+      if (known) this.evict()
+      return
+    }
     this.loadsInFlight++
     try {
       const vals = await this.db.getMany(missing.map((k) => stateKey(k)))
@@ -151,6 +189,15 @@ export class Shard extends ShardStore {
       this.loadsInFlight--
     }
     this.evict()
+  }
+
+  /** A scan of an index on this shard; no storage iterator when no record can be in its range. */
+  override indexIterator(name: string, options: ScanOptions, reverse: boolean, limit: number): KeyIterator {
+    const range = indexScanRange(name, options)
+    const base = indexBase(name)
+    const upper = range.lt!.startsWith(base) ? range.lt!.slice(base.length) : undefined
+    if (!this.terms.mayHaveRange(name, range.gte!.slice(base.length), upper)) return NO_KEYS
+    return super.indexIterator(name, options, reverse, limit)
   }
 
   /** Committed state of a key; call after load() in the same synchronous step. */
@@ -234,8 +281,8 @@ export class Shard extends ShardStore {
     for (const it of items) {
       // A local LWW write needs no read: the site clock is above every version applied here, so the
       // new version dominates whatever the key holds (unless an index needs the old terms).
-      if (it.kind === 'local' && !it.logOnly) {
-        for (const o of it.ops) if (this.host.modeOf(o.key) !== 'lww' || this.host.indexesFor(o.key).length > 0) keys.push(o.key)
+      if (it.kind === 'local') {
+        for (const o of it.logOnly ? (it.stageOps ?? []) : it.ops) if (this.host.modeOf(o.key) !== 'lww' || this.host.indexesFor(o.key).length > 0) keys.push(o.key)
       }
       else if (it.kind === 'apply') for (const o of it.ops) keys.push(o.key)
       else if (it.kind === 'reindex' || it.kind === 'gc') keys.push(...it.keys)
@@ -261,7 +308,9 @@ export class Shard extends ShardStore {
         const before = stagedNext.get(key) ?? next.get(key) ?? this.staged.get(key) ?? this.cache.get(key) ?? (freshLocal && mode === 'lww' ? [] : this.peek(key))
         const after = applyToState(before, w, mode)
         if (after !== before) {
-          ops.push({ type: 'put', key: stateKey(key), value: encode(stateToWire(after)).slice() })
+          this.filter.add(key) // before the write is issued: a concurrent read must not skip it
+          // encode() returns a fresh copy (msgpackr reuses its buffer): no second copy needed.
+          ops.push({ type: 'put', key: stateKey(key), value: encode(stateToWire(after)) })
           this.indexOps(key, before, after, ops)
           // Mark keys holding tombstones so the collector never scans the whole keyspace.
           const tomb = after.some((x) => x.value === undefined)
@@ -290,6 +339,11 @@ export class Shard extends ShardStore {
             ops.push({ type: 'put', key: logKey(entry.stream, seq), value: bytes })
             if (!it.logOnly) {
               for (const o of it.ops) rmw(o.key, { time: v.time, site: v.site, stream: entry.stream, seq, value: o.value, supersedes: o.supersedes }, false, true)
+            } else if (it.stageOps !== undefined && it.stageOps.length > 0) {
+              // Recovery sees this shard's part as applied (the mark) and redoes the write only where
+              // another shard lacks it; a redo here is a duplicate, which applyToState ignores.
+              for (const o of it.stageOps) rmw(o.key, { time: v.time, site: v.site, stream: entry.stream, seq, value: o.value, supersedes: o.supersedes }, true, true)
+              ops.push({ type: 'put', key: appliedKey(entry.stream), value: encode(seq) })
             }
             results.push(() => it.resolve({ entry, bytes }))
             break
@@ -300,7 +354,7 @@ export class Shard extends ShardStore {
             for (const o of it.ops) {
               changed.set(o.key, rmw(o.key, { time: e.time, site: e.site, stream: e.stream, seq: e.seq, value: o.value, supersedes: o.supersedes }, it.stage))
             }
-            ops.push({ type: 'put', key: appliedKey(e.stream), value: encode(e.seq).slice() })
+            ops.push({ type: 'put', key: appliedKey(e.stream), value: encode(e.seq) })
             results.push(() => it.resolve(changed))
             break
           }
@@ -331,7 +385,10 @@ export class Shard extends ShardStore {
             for (const key of it.keys) {
               const state = next.get(key) ?? this.baseState(key)
               const entry = viewOf(key, state, this.host.modeOf(key))
-              for (const t of safeTerms(it.index, key, entry)) ops.push({ type: 'put', key: indexKey(it.index.name, t, key), value: EMPTY })
+              for (const t of safeTerms(it.index, key, entry)) {
+                this.terms.addTerm(it.index.name, t)
+                ops.push({ type: 'put', key: indexKey(it.index.name, t, key), value: EMPTY })
+              }
             }
             results.push(() => it.resolve())
             break
@@ -384,6 +441,7 @@ export class Shard extends ShardStore {
   /** Stop taking work and close the database. */
   override async close(): Promise<void> {
     this.closed = true
+    await this.filterBuild // stops at its next batch; its iterator must close before the db
     await super.close()
   }
 
@@ -397,12 +455,17 @@ export class Shard extends ShardStore {
       const tb = new Set(safeTerms(d, key, vb))
       const ta = new Set(safeTerms(d, key, va))
       for (const t of tb) if (!ta.has(t)) ops.push({ type: 'del', key: indexKey(d.name, t, key) })
-      for (const t of ta) if (!tb.has(t)) ops.push({ type: 'put', key: indexKey(d.name, t, key), value: EMPTY })
+      for (const t of ta) {
+        if (tb.has(t)) continue
+        this.terms.addTerm(d.name, t) // before the write is issued, as for the key filter
+        ops.push({ type: 'put', key: indexKey(d.name, t, key), value: EMPTY })
+      }
     }
   }
 }
 
 const EMPTY = new Uint8Array(0)
+const NO_KEYS: KeyIterator = { nextv: async () => [], close: async () => {} }
 
 function safeTerms(d: IndexDefinition, key: string, e: Parameters<IndexDefinition['terms']>[1]): string[] {
   const ts = d.terms(key, e)

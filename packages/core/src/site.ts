@@ -170,8 +170,11 @@ class SiteImpl implements Site {
     const atLeast = ctx.maxTime + 1
     // One shard: the write and its log entry commit in one batch and are visible at once.
     // Several shards: log at the coordinator shard, then apply everywhere in one visibility round.
-    const single = new Set(ops.map((op) => this.shardOf(op.key))).size === 1
-    const sh = this.shards[this.shardOf(ops[0]!.key)]!
+    const shardOfOp = ops.map((op) => this.shardOf(op.key))
+    const single = shardOfOp.every((d) => d === shardOfOp[0])
+    const sh = this.shards[shardOfOp[0]!]!
+    // The coordinator's own ops are staged with the log entry (one batch less per multi-shard write).
+    const stageOps = single ? undefined : ops.filter((_, i) => shardOfOp[i] === sh.index)
     // A peer holds more of this shard's stream than we do: write on only after fetching it back.
     const recovering = this.replication.recovery.ready(this.streams.get(`${this.id}/${sh.index}`))
     if (recovering) {
@@ -180,7 +183,7 @@ class SiteImpl implements Site {
     }
     await sh.admit()
     const { entry, bytes } = await new Promise<{ entry: WriteEntry; bytes: Uint8Array }>((resolve, reject) =>
-      sh.enqueue({ kind: 'local', ops, deps, atLeastTime: atLeast, logOnly: !single, resolve, reject }),
+      sh.enqueue({ kind: 'local', ops, deps, atLeastTime: atLeast, logOnly: !single, stageOps, resolve, reject }),
     )
     const s = this.streams.stream(entry.stream)
     s.rv = s.accepted = entry.seq
@@ -193,7 +196,7 @@ class SiteImpl implements Site {
     this.replication.pumpAll()
     if (!single) {
       await new Promise<void>((resolve, reject) => {
-        this.applier.addLocal(entry, resolve, reject)
+        this.applier.addLocal(entry, resolve, reject, sh.index)
         this.applier.kickApply()
       })
     }
