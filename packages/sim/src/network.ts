@@ -12,7 +12,7 @@
  * - send/receive flags are engine policy: reported by peers(), frames flow both ways regardless.
  */
 import { CausewayError, isSiteId } from '@causeway/core'
-import type { Clock, NetworkHandler, PeerConfig, SiteProgress } from '@causeway/core'
+import type { AddPeerOptions, Clock, NetworkHandler, PeerConfig, SiteProgress } from '@causeway/core'
 import { createRandom, type RandomFn } from './random.js'
 import type {
   LatencyFn,
@@ -62,6 +62,10 @@ function clearTimer(t: Timer): void {
 class Endpoint {
   state: EndpointState = 'created'
   handler: NetworkHandler | undefined
+  /** Default mesh only: sites removed with removePeer (until added again). */
+  readonly excluded = new Set<string>()
+  /** Default mesh only: directions set by addPeer. */
+  readonly overrides = new Map<string, PeerConfig>()
   constructor(
     readonly siteId: string,
     /** undefined: talks to every site; else the allow-list with directions. */
@@ -69,11 +73,11 @@ class Endpoint {
   ) {}
 
   allows(peer: string): boolean {
-    return this.allow === undefined || this.allow.has(peer)
+    return this.allow === undefined ? !this.excluded.has(peer) : this.allow.has(peer)
   }
 
   config(peer: string): PeerConfig | undefined {
-    if (this.allow === undefined) return { site: peer, send: true, receive: true }
+    if (this.allow === undefined) return this.excluded.has(peer) ? undefined : (this.overrides.get(peer) ?? { site: peer, send: true, receive: true })
     return this.allow.get(peer)
   }
 }
@@ -255,6 +259,8 @@ class SimNetworkImpl implements SimNetwork {
         return link !== undefined && link.up && link.ends.get(ep.siteId) === ep
       },
       disconnect: (peer: string) => this.hangUp(ep.siteId, peer),
+      addPeer: (peer: AddPeerOptions) => this.addPeer(ep, peer),
+      removePeer: (site: string) => this.removePeer(ep, site),
       stop: async () => {
         if (ep.state === 'stopped') return
         ep.state = 'stopped'
@@ -268,13 +274,43 @@ class SimNetworkImpl implements SimNetwork {
     const out: PeerConfig[] = []
     // Sites that exclude this one are left out: the engine must not queue writes for a peer it can
     // never reach. Stopped sites stay listed: they may restart and still need our writes.
-    for (const site of [...this.known].sort()) {
-      if (site === ep.siteId) continue
+    const sites = new Set([...this.known, ...ep.overrides.keys()])
+    for (const site of [...sites].sort()) {
+      if (site === ep.siteId || ep.excluded.has(site)) continue
       const other = this.endpoints.get(site)
       if (other !== undefined && !other.allows(ep.siteId)) continue
-      out.push({ site, send: true, receive: true })
+      out.push({ ...ep.config(site)! })
     }
     return out
+  }
+
+  /** Run-time membership: allow a peer (an allow-list gains it; the default mesh un-removes it). */
+  private addPeer(ep: Endpoint, p: AddPeerOptions): void {
+    this.assertOpen()
+    if (p === null || typeof p !== 'object') throw invalidOptions('addPeer needs { site }')
+    if (!isSiteId(p.site)) throw invalidOptions(`invalid peer site id ${JSON.stringify(p.site)}`)
+    if (p.site === ep.siteId) throw invalidOptions(`site ${ep.siteId} cannot add itself as a peer`)
+    if (p.send !== undefined && typeof p.send !== 'boolean') throw invalidOptions('peer.send must be a boolean')
+    if (p.receive !== undefined && typeof p.receive !== 'boolean') throw invalidOptions('peer.receive must be a boolean')
+    const cfg: PeerConfig = { site: p.site, send: p.send ?? true, receive: p.receive ?? true }
+    if (ep.allow !== undefined) ep.allow.set(p.site, cfg)
+    else {
+      ep.excluded.delete(p.site)
+      ep.overrides.set(p.site, cfg)
+    }
+    this.refreshLinks()
+  }
+
+  /** Run-time membership: forget a peer; its link goes down and stays down. */
+  private removePeer(ep: Endpoint, site: string): void {
+    this.assertOpen()
+    if (!isSiteId(site)) throw invalidOptions(`invalid peer site id ${JSON.stringify(site)}`)
+    if (ep.allow !== undefined) ep.allow.delete(site)
+    else {
+      ep.overrides.delete(site)
+      ep.excluded.add(site)
+    }
+    this.refreshLinks()
   }
 
   sites(): string[] {

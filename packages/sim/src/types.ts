@@ -1,4 +1,4 @@
-import type { Clock, NetworkAdapter } from '@causeway/core'
+import type { AddPeerOptions, Clock, NetworkAdapter } from '@causeway/core'
 
 /** One-way latency of a frame from `from` to `to`, in milliseconds (finite, >= 0). */
 export type LatencyFn = (from: string, to: string) => number
@@ -63,6 +63,10 @@ export interface SimNetworkStats {
 /** The NetworkAdapter of one simulated site. */
 export interface SimAdapter extends NetworkAdapter {
   readonly siteId: string
+  /** Allow a peer at run time (default mesh: undo a removePeer, or set directions). */
+  addPeer(peer: AddPeerOptions): void
+  /** Forget a peer at run time: the link goes down and stays down until addPeer. */
+  removePeer(site: string): void
 }
 
 export interface SimNetwork {
