@@ -147,6 +147,12 @@ export interface Site {
   idle(timeoutMs?: number): Promise<void>
   /** Reclaim causally stable tombstones now (the site also does it every 10 heartbeats). */
   gc(): Promise<void>
+  /**
+   * Remove site `id` from the deployment for good: the removal spreads to every site, no site
+   * waits for `id` any more (log trimming, tombstone collection), what it wrote that any site
+   * holds still reaches every site, and its frames are refused. Resolves once recorded here.
+   */
+  removeMember(id: string): Promise<void>
   /** Subscribe to applied writes (local and remote): called with the keys changed. Returns unsubscribe. */
   onApplied(listener: (keys: string[], origin: string) => void): () => void
 }

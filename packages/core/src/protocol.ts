@@ -16,6 +16,7 @@ export type Report = { site: string; epoch: number; av: Vector }
  * - writes: encoded WriteEntry bytes, in stream order per stream.
  * - ack: my received vector advanced durably (lets the sender trim its log and count pendingOut).
  * - nack: I dropped entries of `stream` after a gap; resend from `have` + 1.
+ * - removed: sites removed from the deployment for good (membership.ts); gossiped until every site knows.
  * - pull: send me back my own `stream` after `have` (I lost entries you hold: restored from a backup).
  * - beat: heartbeat with my received vector and direct upstreams (aliveness, relay pruning), and
  *   applied-vector reports of sites (mine and relayed ones, newest epoch wins) for causal stability.
@@ -27,6 +28,8 @@ export type Frame =
   | { t: 'nack'; stream: StreamId; have: number }
   | { t: 'beat'; rv: Vector; ups: string[]; reports: Report[] }
   | { t: 'pull'; stream: StreamId; have: number }
+  // Membership (membership.ts, bootstrap.ts): types 6..9.
+  | { t: 'removed'; sites: string[] }
 
 export const MAX_FRAME_ENTRIES = 4096
 const SITE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
@@ -45,6 +48,8 @@ export function encodeFrame(f: Frame): Uint8Array {
       return encode([4, f.rv, f.ups, f.reports.map((r) => [r.site, r.epoch, r.av])])
     case 'pull':
       return encode([5, f.stream, f.have])
+    case 'removed':
+      return encode([6, f.sites])
   }
 }
 
@@ -102,6 +107,9 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case 5:
       if (x.length !== 3 || !isStreamId(x[1]) || !(x[2] === 0 || isSeq(x[2]))) throw bad('pull')
       return { t: 'pull', stream: x[1], have: x[2] as number }
+    case 6:
+      if (x.length !== 2) throw bad('removed')
+      return { t: 'removed', sites: sites(x[1]) }
     default:
       throw bad('type')
   }

@@ -33,6 +33,16 @@ export interface Gossip {
   outgoing(): Report[]
 }
 
+/** Membership as the peer protocol sees it (membership.ts). */
+export interface MembershipView {
+  isRemoved(site: string): boolean
+  list(): string[]
+  /** A `removed` frame arrived. */
+  received(from: string, sites: string[]): void
+  /** A connection came up (after our hello). */
+  peerUp(peer: string): void
+}
+
 /** What the peer protocol needs from its site. */
 export interface ReplicationHost {
   readonly siteId: string
@@ -46,6 +56,8 @@ export interface ReplicationHost {
   readonly recoveryTimeoutMs: number
   /** ttl rules, longest prefix first. */
   readonly ttlRules: ReadonlyArray<[string, number]>
+  /** Removed sites: refused, shown as 'removed' (set once the site is wired). */
+  readonly membership?: MembershipView
   closed(): boolean
   failed(): boolean
   fail(e: unknown): void
@@ -138,6 +150,8 @@ export class Replication implements NetworkHandler {
   }
 
   private peerConfig(peer: string): PeerConfig | undefined {
+    // A removed member is no peer any more, whatever the network's static configuration says.
+    if (this.host.membership?.isRemoved(peer)) return undefined
     return this.host.network?.peers().find((c) => c.site === peer)
   }
 
@@ -159,6 +173,10 @@ export class Replication implements NetworkHandler {
 
   peerUp(peer: string): void {
     if (this.host.closed()) return
+    if (this.host.membership?.isRemoved(peer)) {
+      this.host.network?.disconnect?.(peer)
+      return
+    }
     const cfg = this.peerConfig(peer)
     if (!cfg) {
       this.host.log.warn({ peer }, 'connection from a site that is not a configured peer: ignored')
@@ -177,6 +195,18 @@ export class Replication implements NetworkHandler {
     p.lastSeenAt = this.host.wall.nowMs()
     this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.host.siteId, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.upstreams() })
     this.broadcastBeat()
+    this.host.membership?.peerUp(peer)
+  }
+
+  /** Send a frame to one connected peer (membership, bootstrap). */
+  sendTo(peer: string, f: Frame): boolean {
+    const p = this.peers.get(peer)
+    return p?.up === true && this.send(p, f)
+  }
+
+  /** Send a frame to every connected peer (membership gossip). */
+  broadcast(f: Frame): void {
+    for (const p of this.peers.values()) if (p.up) this.send(p, f)
   }
 
   peerDown(peer: string): void {
@@ -221,6 +251,11 @@ export class Replication implements NetworkHandler {
 
   frame(peer: string, bytes: Uint8Array): void {
     if (this.host.closed() || this.host.failed()) return
+    if (this.host.membership?.isRemoved(peer)) {
+      // Removed for good: nothing it sends counts any more.
+      this.host.network?.disconnect?.(peer)
+      return
+    }
     const cfg = this.peerConfig(peer)
     if (!cfg) return
     const p = this.link(peer)
@@ -281,6 +316,9 @@ export class Replication implements NetworkHandler {
         void this.sender.pump(p)
         return
       }
+      case 'removed':
+        this.host.membership?.received(peer, f.sites)
+        return
       case 'nack': {
         p.known.set(f.stream, f.have)
         p.cursor.set(f.stream, f.have)
@@ -417,9 +455,11 @@ export class Replication implements NetworkHandler {
     const now = this.host.wall.nowMs()
     let pendingIn = 0
     for (const s of this.streams.values()) if (s.origin !== this.host.siteId) pendingIn += Math.max(0, s.rv - s.av)
+    const removed = this.host.membership?.list() ?? []
+    const listed = new Set(cfgs.map((c) => c.site))
     return {
       id: this.host.siteId,
-      peers: cfgs.map((c) => {
+      peers: [...cfgs.filter((c) => !removed.includes(c.site)).map((c) => {
         const p = this.peers.get(c.site)
         let pendingOut = 0
         if (c.send) {
@@ -437,7 +477,13 @@ export class Replication implements NetworkHandler {
         const out: SiteStatus['peers'][number] = { id: c.site, state, pendingOut }
         if (p?.everSeen) out.lastSeenMs = Math.max(0, now - p.lastSeenAt)
         return out
-      }),
+      }), ...removed.filter((s) => listed.has(s) || this.peers.has(s)).map((s) => {
+        // Removed members stay visible (with 'removed') so an operator can see the removal took.
+        const p = this.peers.get(s)
+        const out: SiteStatus['peers'][number] = { id: s, state: 'removed', pendingOut: 0 }
+        if (p?.everSeen) out.lastSeenMs = Math.max(0, now - p.lastSeenAt)
+        return out
+      })],
       pendingIn,
     }
   }

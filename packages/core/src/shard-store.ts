@@ -2,7 +2,7 @@ import type { ScanOptions, ShardDb } from './api.js'
 import { decodeUntrusted } from './codec.js'
 import type { StreamId } from './context.js'
 import { invariant } from './errors.js'
-import { AP, CLOCK_KEY, GC, indexRange, indexScanRange, keyOfState, keyOfTomb, L, LOG_RANGE_END, logKey, logPrefix, META_RANGE, parseIndexKey, seqOfLogKey, stateKey, stateRange, streamOfLogKey, TOMB_RANGE } from './layout.js'
+import { AP, CLOCK_KEY, GC, RM, indexRange, indexScanRange, keyOfState, keyOfTomb, L, LOG_RANGE_END, logKey, logPrefix, META_RANGE, parseIndexKey, seqOfLogKey, stateKey, stateRange, streamOfLogKey, TOMB_RANGE } from './layout.js'
 
 export { parseIndexKey }
 
@@ -20,6 +20,8 @@ export interface ShardMeta {
   trimmed: Map<StreamId, number>
   /** Per stream: highest seq applied in this shard by a separate apply batch. */
   applied: Map<StreamId, number>
+  /** Sites removed from the deployment (membership.ts). */
+  removed: Set<string>
 }
 
 /**
@@ -42,13 +44,14 @@ export class ShardStore {
 
   /** The meta records recovery needs (trimmed and applied marks, the clock's high-water mark). */
   async readMeta(): Promise<ShardMeta> {
-    const out: ShardMeta = { clock: 0, trimmed: new Map(), applied: new Map() }
+    const out: ShardMeta = { clock: 0, trimmed: new Map(), applied: new Map(), removed: new Set() }
     for await (const [k, v] of this.db.iterator(META_RANGE) as AsyncIterable<[string, Uint8Array]>) {
       const n = decodeUntrusted(v)
       invariant(typeof n === 'number', `corrupt meta record ${k}`)
       if (k === CLOCK_KEY) out.clock = Math.max(out.clock, n)
       else if (k.startsWith(GC)) out.trimmed.set(k.slice(GC.length), Math.max(out.trimmed.get(k.slice(GC.length)) ?? 0, n))
       else if (k.startsWith(AP)) out.applied.set(k.slice(AP.length), n)
+      else if (k.startsWith(RM)) out.removed.add(k.slice(RM.length))
     }
     return out
   }

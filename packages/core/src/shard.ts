@@ -8,7 +8,7 @@ import type { LamportClock } from './clock.js'
 import type { Version } from './types.js'
 import { MAX_ITEMS_PER_BATCH, MAX_QUEUED_ITEMS } from './limits.js'
 
-import { appliedKey, CLOCK_KEY, indexKey, logKey, logPrefix, stateKey, tombKey, trimmedKey } from './layout.js'
+import { appliedKey, CLOCK_KEY, indexKey, logKey, logPrefix, removedKey, stateKey, tombKey, trimmedKey } from './layout.js'
 import { ShardStore } from './shard-store.js'
 
 // The shard is the only owner of its database and of the key layout (layout.ts): the site asks it
@@ -376,6 +376,11 @@ export class Shard extends ShardStore {
       return
     }
     t.resolve()
+  }
+
+  /** Record a removed member (membership.ts): a meta record of its own, durable before it counts. */
+  async markRemoved(site: string): Promise<void> {
+    await this.db.put(removedKey(site), encode(1), { sync: true } as never)
   }
 
   /** Stop taking work and close the database. */

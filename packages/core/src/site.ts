@@ -9,6 +9,7 @@ import { CLOSE_DRAIN_MS, COLLECT_EVERY_BEATS, IDLE_TIMEOUT_MS_DEFAULT, POLL_MS, 
 import type { NetworkAdapter } from './network.js'
 import { openShardDbs } from './open.js'
 import { validateOptions, type ValidOptions } from './options.js'
+import { Membership } from './membership.js'
 import { Replication } from './replication.js'
 import { Scans } from './scan.js'
 import { SessionImpl } from './session.js'
@@ -59,6 +60,7 @@ class SiteImpl implements Site {
   private readonly replication: Replication
   private readonly stability: Stability
   private readonly scans: Scans
+  private readonly membership: Membership
   private closed = false
   private failed: Error | undefined
   private heartbeat: NodeJS.Timeout | undefined
@@ -98,7 +100,19 @@ class SiteImpl implements Site {
       this.streams,
       this.shards,
     )
-    this.stability = new Stability({ siteId: this.id, network: this.network, clock: this.clock, peerView: (site) => this.replication.peerView(site) }, this.streams, this.shards)
+    this.membership = new Membership({
+      siteId: this.id,
+      network: this.network,
+      log: this.log,
+      shard: this.shards[0]!,
+      broadcast: (f) => this.replication.broadcast(f),
+      send: (peer, f) => void this.replication.sendTo(peer, f),
+    })
+    this.stability = new Stability(
+      { siteId: this.id, network: this.network, clock: this.clock, peerView: (site) => this.replication.peerView(site), isRemoved: (site) => this.membership.isRemoved(site) },
+      this.streams,
+      this.shards,
+    )
     this.replication = new Replication(
       {
         siteId: this.id,
@@ -110,6 +124,7 @@ class SiteImpl implements Site {
         shardCount: this.shards.length,
         recoveryTimeoutMs: o.recoveryTimeoutMs,
         ttlRules: this.ttlRules,
+        membership: this.membership,
         closed: () => this.closed,
         failed: () => this.failed !== undefined,
         fail: (e) => this.fail(e),
@@ -133,6 +148,7 @@ class SiteImpl implements Site {
   // ---------------------------------------------------------------- recovery
 
   async recover(): Promise<void> {
+    await this.membership.load()
     for (const entry of await this.streams.recover(this.clock, this.o.maxValueBytes)) this.applier.addLocal(entry)
     if (this.applier.busy || [...this.streams.values()].some((s) => s.next <= s.rv)) {
       this.applier.kickApply()
@@ -281,6 +297,11 @@ class SiteImpl implements Site {
   async gc(): Promise<void> {
     this.checkOpen()
     await this.stability.collectTombstones()
+  }
+
+  async removeMember(id: string): Promise<void> {
+    this.checkOpen()
+    await this.membership.remove(id)
   }
 
   conflictMode(key: string): ConflictMode {

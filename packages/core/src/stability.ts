@@ -14,6 +14,8 @@ export interface StabilityHost {
   readonly clock: LamportClock
   /** What a peer is known to hold (replication). */
   peerView(site: string): PeerView | undefined
+  /** Removed members (membership.ts) hold nothing back. */
+  isRemoved?(site: string): boolean
 }
 
 /**
@@ -57,6 +59,16 @@ export class Stability implements Gossip {
     for (const r of this.reports.keys()) sites.add(r)
     sites.delete(this.host.siteId)
     for (const site of sites) {
+      if (this.host.isRemoved?.(site)) {
+        // A removed site reports no more, and its frames are refused: the writes of it that can
+        // still arrive are those some live site holds. Wait until this site has applied every
+        // one of them that any live site reports having applied.
+        for (const r of this.reports.values()) {
+          if (this.host.isRemoved?.(r.site)) continue
+          for (const [sid, q] of r.av) if (sid.startsWith(site + '/') && this.streams.av(sid) < q) return false
+        }
+        continue
+      }
       const r = this.reports.get(site)
       if (!r || (r.av.get(stream) ?? 0) < seq) return false
       for (const [sid, q] of r.av) if (sid.startsWith(site + '/') && this.streams.av(sid) < q) return false
@@ -79,7 +91,7 @@ export class Stability implements Gossip {
     for (const s of this.streams.values()) {
       let floor = s.av
       for (const c of cfgs) {
-        if (!c.send || c.site === s.origin) continue
+        if (!c.send || c.site === s.origin || this.host.isRemoved?.(c.site)) continue
         const p = this.host.peerView(c.site)
         if (p?.neverAccepts) continue
         floor = Math.min(floor, p?.known.get(s.id) ?? 0)
