@@ -61,6 +61,14 @@ export interface OpenSiteOptions {
    * many ms without them the peer is treated as faulty and writing resumes (default 10_000).
    */
   recoveryTimeoutMs?: number
+  /**
+   * A new site copies a causally consistent snapshot from this peer (every key with its versions
+   * and siblings, and the vector it reflects), then replicates normally; openSite resolves once it
+   * is installed. Ignored when `dir` already holds a site. Needs a network that lists the source.
+   */
+  bootstrap?: string
+  /** openSite rejects with BOOTSTRAP_FAILED after this many ms of bootstrap (default 60_000). */
+  bootstrapTimeoutMs?: number
   /** Log sink for dropped frames and peer errors (default: silent). */
   logger?: Logger
 }

@@ -99,3 +99,14 @@ export const RECOVER_IDLE_TIMEOUT_MS = 60_000
 export const CLOSE_DRAIN_MS = 10_000
 /** Polling step of idle() and close(). */
 export const POLL_MS = 2
+
+// ---------------------------------------------------------------- membership and bootstrap
+
+/** openSite waits this long for a bootstrap (snapshot installed and caught up) by default. */
+export const BOOTSTRAP_TIMEOUT_MS_DEFAULT = 60_000
+/** Keys read per bootstrap chunk (one chunk in flight per bootstrapping peer). */
+export const BOOTSTRAP_CHUNK_KEYS = 512
+/** Bytes of states per bootstrap chunk (a single larger state still goes alone). */
+export const BOOTSTRAP_CHUNK_BYTES = 256 * 1024
+/** Bootstrapping peers a source serves at once (more wait for their turn). */
+export const BOOTSTRAP_MAX_SERVING = 4

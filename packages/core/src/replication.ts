@@ -58,6 +58,8 @@ export interface ReplicationHost {
   readonly ttlRules: ReadonlyArray<[string, number]>
   /** Removed sites: refused, shown as 'removed' (set once the site is wired). */
   readonly membership?: MembershipView
+  /** Serves bootstrap requests (bootstrap-source.ts). */
+  readonly bootstrapSource?: { request(peer: string, shard: number, after: string): void }
   closed(): boolean
   failed(): boolean
   fail(e: unknown): void
@@ -319,6 +321,11 @@ export class Replication implements NetworkHandler {
       case 'removed':
         this.host.membership?.received(peer, f.sites)
         return
+      case 'bsreq':
+        this.host.bootstrapSource?.request(peer, f.shard, f.after)
+        return
+      case 'bschunk':
+        return // only a bootstrapping site asks for chunks (bootstrap.ts reads them before we start)
       case 'nack': {
         p.known.set(f.stream, f.have)
         p.cursor.set(f.stream, f.have)

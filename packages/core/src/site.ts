@@ -9,6 +9,8 @@ import { CLOSE_DRAIN_MS, COLLECT_EVERY_BEATS, IDLE_TIMEOUT_MS_DEFAULT, POLL_MS, 
 import type { NetworkAdapter } from './network.js'
 import { openShardDbs } from './open.js'
 import { validateOptions, type ValidOptions } from './options.js'
+import { BootstrapClient } from './bootstrap.js'
+import { BootstrapSource } from './bootstrap-source.js'
 import { Membership } from './membership.js'
 import { Replication } from './replication.js'
 import { Scans } from './scan.js'
@@ -61,6 +63,8 @@ class SiteImpl implements Site {
   private readonly stability: Stability
   private readonly scans: Scans
   private readonly membership: Membership
+  /** Set while openSite copies a snapshot (status shows its progress). */
+  private bootstrapping: BootstrapClient | undefined
   private closed = false
   private failed: Error | undefined
   private heartbeat: NodeJS.Timeout | undefined
@@ -125,6 +129,16 @@ class SiteImpl implements Site {
         recoveryTimeoutMs: o.recoveryTimeoutMs,
         ttlRules: this.ttlRules,
         membership: this.membership,
+        bootstrapSource: new BootstrapSource(
+          {
+            log: this.log,
+            maxFrameBytes: this.network?.maxFrameBytes,
+            appliedVector: () => [...this.streams.values()].filter((s) => s.av > 0).map((s) => [s.id, s.av] as [string, number]),
+            readStates: (keys) => this.readStates(keys),
+            send: (peer, f) => this.replication.sendTo(peer, f),
+          },
+          this.shards,
+        ),
         closed: () => this.closed,
         failed: () => this.failed !== undefined,
         fail: (e) => this.fail(e),
@@ -158,9 +172,61 @@ class SiteImpl implements Site {
 
   async join(): Promise<void> {
     if (!this.o.network) return
+    if (this.o.bootstrap !== undefined && (await this.needsBootstrap())) return this.joinByBootstrap(this.o.network, this.o.bootstrap)
     await this.o.network.start(this.id, this.replication)
+    this.startHeartbeat()
+  }
+
+  private startHeartbeat(): void {
     this.heartbeat = setInterval(() => this.onHeartbeat(), this.o.heartbeatMs)
     this.heartbeat.unref?.()
+  }
+
+  /** A fresh site, or one whose bootstrap was cut short (then it starts over from empty). */
+  private async needsBootstrap(): Promise<boolean> {
+    const mark = (await this.shards[0]!.readMeta()).bootstrap
+    if (mark === 1) return false
+    if (mark === 0) {
+      for (const sh of this.shards) await sh.clearData()
+      return true
+    }
+    if ([...this.streams.values()].length > 0) return false
+    for (const sh of this.shards) if (await sh.hasStates()) return false
+    return true
+  }
+
+  /** Copy a snapshot from `source` (bootstrap.ts), then replicate from its vector. */
+  private async joinByBootstrap(network: NetworkAdapter, source: string): Promise<void> {
+    const client = new BootstrapClient(
+      {
+        siteId: this.id,
+        log: this.log,
+        wall: this.wall,
+        network,
+        source,
+        deadlineMs: this.wall.nowMs() + this.o.bootstrapTimeoutMs,
+        maxValueBytes: this.o.maxValueBytes,
+        clock: this.clock,
+        shards: this.shards,
+        streams: this.streams,
+        closed: () => this.closed,
+      },
+      this.replication,
+    )
+    this.bootstrapping = client
+    try {
+      await network.start(this.id, client)
+      const target = await client.copy()
+      client.handOver()
+      this.startHeartbeat()
+      await client.catchUp(target)
+      this.log.info({ source, keys: client.installed }, 'bootstrap installed')
+    } catch (e) {
+      if (e instanceof CausewayError && (e.code === 'BOOTSTRAP_FAILED' || e.code === 'CLOSED')) throw e
+      throw new CausewayError('BOOTSTRAP_FAILED', `bootstrap from ${source} failed: ${(e as Error).message}`, { cause: e })
+    } finally {
+      this.bootstrapping = undefined
+    }
   }
 
   // ---------------------------------------------------------------- local writes
