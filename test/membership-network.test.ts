@@ -109,4 +109,25 @@ describe('libp2p network membership (in process, 127.0.0.1)', () => {
     expect(nets.a.connected('c')).toBe(false)
     expect(await sites.c.session().get('k2')).toBeUndefined()
   }, 60_000)
+
+  it('a site bootstraps over libp2p from a running site added at run time', async () => {
+    const nets: Record<string, Libp2pNetwork> = {}
+    const sites: Record<string, Site> = {}
+    cleanups.push(async () => {
+      await Promise.allSettled(Object.values(sites).map((s) => s.close()))
+      await Promise.allSettled(Object.values(nets).map((n) => n.stop()))
+    })
+    nets.a = await libp2pNetwork({ dialIntervalMs: 50 })
+    sites.a = await openSite({ id: 'a', storage: 'memory', durability: 'relaxed', heartbeatMs: 100, network: nets.a })
+    const keys = Array.from({ length: 1200 }, (_, i) => `k/${i}`)
+    const s = sites.a.session()
+    for (let i = 0; i < keys.length; i += 200) await Promise.all(keys.slice(i, i + 200).map((k) => s.put(k, k)))
+    nets.d = await libp2pNetwork({ peers: [{ site: 'a', addrs: nets.a.addrs }], dialIntervalMs: 50 })
+    nets.a.addPeer({ site: 'd', peerId: nets.d.peerId })
+    sites.d = await openSite({ id: 'd', storage: 'memory', durability: 'relaxed', heartbeatMs: 100, network: nets.d, bootstrap: 'a', bootstrapTimeoutMs: 30_000 })
+    const got = await sites.d.session().getMany(keys)
+    expect(got.size).toBe(keys.length)
+    await sites.a.session().put('after', 1)
+    await eventually(async () => (await sites.d!.session().get('after'))?.value === 1, 15_000, 'd replicates after the bootstrap')
+  }, 60_000)
 })
