@@ -67,6 +67,11 @@ export interface OpenSiteOptions {
    * is installed. Ignored when `dir` already holds a site. Needs a network that lists the source.
    */
   bootstrap?: string
+  /**
+   * A peer silent (not connected) for longer than this many ms stops holding back log trimming and
+   * shows as 'expired' in status (default 7 days). Entries trimmed meanwhile cannot reach it any more.
+   */
+  offlineHorizonMs?: number
   /** openSite rejects with BOOTSTRAP_FAILED after this many ms of bootstrap (default 60_000). */
   bootstrapTimeoutMs?: number
   /** Log sink for dropped frames and peer errors (default: silent). */

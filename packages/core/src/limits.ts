@@ -110,3 +110,5 @@ export const BOOTSTRAP_CHUNK_KEYS = 512
 export const BOOTSTRAP_CHUNK_BYTES = 256 * 1024
 /** Bootstrapping peers a source serves at once (more wait for their turn). */
 export const BOOTSTRAP_MAX_SERVING = 4
+/** A peer silent for longer stops holding back log trimming ('expired'): 7 days. */
+export const OFFLINE_HORIZON_MS_DEFAULT = 7 * 24 * 3600_000

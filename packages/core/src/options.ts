@@ -17,6 +17,7 @@ import {
   MAX_CLOCK_SKEW_MS_DEFAULT,
   RECOVERY_TIMEOUT_MS_DEFAULT,
   BOOTSTRAP_TIMEOUT_MS_DEFAULT,
+  OFFLINE_HORIZON_MS_DEFAULT,
 } from './limits.js'
 import type { NetworkAdapter } from './network.js'
 import { isStorageOption, type StorageOption } from './storage/index.js'
@@ -44,6 +45,7 @@ export interface ValidOptions {
   recoveryTimeoutMs: number
   bootstrap: string | undefined
   bootstrapTimeoutMs: number
+  offlineHorizonMs: number
 }
 
 export function validateOptions(o: unknown): ValidOptions {
@@ -89,7 +91,10 @@ export function validateOptions(o: unknown): ValidOptions {
   }
   const bootstrapTimeoutMs = x.bootstrapTimeoutMs ?? BOOTSTRAP_TIMEOUT_MS_DEFAULT
   if (typeof bootstrapTimeoutMs !== 'number' || !(bootstrapTimeoutMs > 0)) bad('bootstrapTimeoutMs must be a number of ms > 0')
+  const offlineHorizonMs = x.offlineHorizonMs ?? OFFLINE_HORIZON_MS_DEFAULT
+  if (typeof offlineHorizonMs !== 'number' || !(offlineHorizonMs > 0)) bad('offlineHorizonMs must be a number of ms > 0')
   return {
+    offlineHorizonMs,
     bootstrap: x.bootstrap,
     bootstrapTimeoutMs,
     id: x.id,

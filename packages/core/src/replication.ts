@@ -58,6 +58,8 @@ export interface ReplicationHost {
   readonly ttlRules: ReadonlyArray<[string, number]>
   /** Removed sites: refused, shown as 'removed' (set once the site is wired). */
   readonly membership?: MembershipView
+  /** A peer silent for longer than this stops holding back log trimming ('expired'). */
+  readonly offlineHorizonMs?: number
   /** Serves bootstrap requests (bootstrap-source.ts). */
   readonly bootstrapSource?: { request(peer: string, shard: number, after: string): void }
   closed(): boolean
@@ -73,6 +75,8 @@ export class Replication implements NetworkHandler {
   /** Warnings about what peers send, rate-limited per peer and reason. */
   private readonly peerLog: RateLimitedLog
   readonly recovery: OwnRecovery
+  /** Peers never seen since this site opened count as silent since then. */
+  private readonly openedAtMs: number
 
   constructor(
     private readonly host: ReplicationHost,
@@ -81,6 +85,7 @@ export class Replication implements NetworkHandler {
   ) {
     this.sender = new Sender(host, streams, this.peers, (peer) => this.peerConfig(peer), (p, f) => this.send(p, f))
     this.peerLog = new RateLimitedLog(host.log, host.wall, PEER_WARN_INTERVAL_MS)
+    this.openedAtMs = host.wall.nowMs()
     this.recovery = new OwnRecovery(
       {
         siteId: host.siteId,
@@ -107,6 +112,19 @@ export class Replication implements NetworkHandler {
   /** What a peer is known to hold (undefined: never heard of). */
   peerView(site: string): PeerView | undefined {
     return this.peers.get(site)
+  }
+
+  /**
+   * Silent for longer than offlineHorizonMs (not connected): it no longer holds back trimming.
+   * Not persisted: after a restart every peer gets the full horizon again (the safe side).
+   */
+  expired(site: string): boolean {
+    const horizon = this.host.offlineHorizonMs
+    if (horizon === undefined) return false
+    const p = this.peers.get(site)
+    if (p?.up) return false
+    const last = p?.everSeen ? p.lastSeenAt : this.openedAtMs
+    return this.host.wall.nowMs() - last > horizon
   }
 
   /** Frames from some peer are still being processed. */
@@ -285,6 +303,7 @@ export class Replication implements NetworkHandler {
         p.known = new Map(f.rv)
         p.cursor.clear()
         p.ups = new Set(f.ups)
+        this.warnTrimmedFor(p)
         // A peer holding more of our own streams than we do: fetch them back (own-recovery.ts).
         this.recovery.claims(peer, f.rv)
         void this.sender.pump(p)
@@ -425,6 +444,19 @@ export class Replication implements NetworkHandler {
     }
   }
 
+  /** A peer back after its horizon may need entries this site trimmed meanwhile: say so, loudly. */
+  private warnTrimmedFor(p: PeerLink): void {
+    if (!p.theirAccepts) return
+    for (const s of this.streams.values()) {
+      if (s.origin === p.id || s.gc === 0) continue
+      const have = p.known.get(s.id) ?? 0
+      if (have < s.gc && s.rv > have) {
+        this.peerLog.warn(p.id, 'trimmed-for-peer', { stream: s.id, have, trimmedTo: s.gc }, 'a peer needs entries this site trimmed (it was away past offlineHorizonMs): bootstrap it into a new dir (docs/operations.md)')
+        return
+      }
+    }
+  }
+
   /** A frame or entry from `p` did not validate: logged (rate-limited); too many, and p is faulty. */
   private badInput(p: PeerLink, what: string, err: string): void {
     const now = this.host.wall.nowMs()
@@ -480,7 +512,8 @@ export class Replication implements NetworkHandler {
           let behind = false
           for (const [sid, q] of p.known) if ((this.streams.get(sid)?.rv ?? 0) < q && c.receive && sid.slice(0, sid.indexOf('/')) !== this.host.siteId) behind = true
           state = pendingOut > 0 || behind || !p.helloIn ? 'synchronizing' : 'connected'
-        } else if (p?.everSeen) state = 'disconnected'
+        } else if (this.expired(c.site)) state = 'expired'
+        else if (p?.everSeen) state = 'disconnected'
         const out: SiteStatus['peers'][number] = { id: c.site, state, pendingOut }
         if (p?.everSeen) out.lastSeenMs = Math.max(0, now - p.lastSeenAt)
         return out

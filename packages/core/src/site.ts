@@ -113,7 +113,7 @@ class SiteImpl implements Site {
       send: (peer, f) => void this.replication.sendTo(peer, f),
     })
     this.stability = new Stability(
-      { siteId: this.id, network: this.network, clock: this.clock, peerView: (site) => this.replication.peerView(site), isRemoved: (site) => this.membership.isRemoved(site) },
+      { siteId: this.id, network: this.network, clock: this.clock, peerView: (site) => this.replication.peerView(site), isRemoved: (site) => this.membership.isRemoved(site), isExpired: (site) => this.replication.expired(site) },
       this.streams,
       this.shards,
     )
@@ -129,6 +129,7 @@ class SiteImpl implements Site {
         recoveryTimeoutMs: o.recoveryTimeoutMs,
         ttlRules: this.ttlRules,
         membership: this.membership,
+        offlineHorizonMs: o.offlineHorizonMs,
         bootstrapSource: new BootstrapSource(
           {
             log: this.log,

@@ -16,6 +16,8 @@ export interface StabilityHost {
   peerView(site: string): PeerView | undefined
   /** Removed members (membership.ts) hold nothing back. */
   isRemoved?(site: string): boolean
+  /** Peers silent past offlineHorizonMs no longer hold back trimming. */
+  isExpired?(site: string): boolean
 }
 
 /**
@@ -93,7 +95,7 @@ export class Stability implements Gossip {
       for (const c of cfgs) {
         if (!c.send || c.site === s.origin || this.host.isRemoved?.(c.site)) continue
         const p = this.host.peerView(c.site)
-        if (p?.neverAccepts) continue
+        if (p?.neverAccepts || this.host.isExpired?.(c.site)) continue
         floor = Math.min(floor, p?.known.get(s.id) ?? 0)
       }
       if (floor - s.gc < TRIM_MIN_ENTRIES) continue
