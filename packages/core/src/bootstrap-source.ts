@@ -44,7 +44,7 @@ export class BootstrapSource {
 
   private async chunk(shard: number, after: string): Promise<Frame & { t: 'bschunk' }> {
     const before = this.host.appliedVector()
-    if (shard >= this.shards.length) return { t: 'bschunk', before, after: before, states: [], nextShard: shard, nextAfter: '', done: true }
+    if (shard >= this.shards.length) return { t: 'bschunk', reqShard: shard, reqAfter: after, before, after: before, states: [], nextShard: shard, nextAfter: '', done: true }
     const keys = await this.shards[shard]!.stateKeysAfter(after, BOOTSTRAP_CHUNK_KEYS)
     const read = keys.length > 0 ? await this.host.readStates(keys) : new Map<string, KeyState>()
     // Let every continuation queued by the commits we just observed run (they mark writes
@@ -70,6 +70,6 @@ export class BootstrapSource {
     }
     const nextShard = cut || keys.length === BOOTSTRAP_CHUNK_KEYS ? shard : shard + 1
     const nextAfter = nextShard === shard ? last : ''
-    return { t: 'bschunk', before, after: afterV, states, nextShard, nextAfter, done: nextShard >= this.shards.length }
+    return { t: 'bschunk', reqShard: shard, reqAfter: after, before, after: afterV, states, nextShard, nextAfter, done: nextShard >= this.shards.length }
   }
 }

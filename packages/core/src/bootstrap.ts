@@ -3,7 +3,7 @@ import { assertKey, decodeValue } from './codec.js'
 import type { LamportClock } from './clock.js'
 import { stateFromWire, type KeyState } from './conflict.js'
 import { CausewayError } from './errors.js'
-import { POLL_MS } from './limits.js'
+import { BOOTSTRAP_RETRY_MS, POLL_MS } from './limits.js'
 import type { NetworkAdapter, NetworkHandler, SiteProgress } from './network.js'
 import { decodeFrame, encodeFrame, type Frame, type Vector } from './protocol.js'
 import type { Shard } from './shard.js'
@@ -46,6 +46,7 @@ export class BootstrapClient implements NetworkHandler {
   /** Per peer, the frames replication must see after the hand-over (bounded: one of each kind). */
   private readonly held = new Map<string, { hello?: Uint8Array; removed?: Uint8Array }>()
   private wake: (() => void) | undefined
+  private askedAtMs = 0
   /** Keys installed so far (status progress). */
   installed = 0
 
@@ -93,6 +94,8 @@ export class BootstrapClient implements NetworkHandler {
       return
     }
     if (f.t !== 'bschunk' || peer !== this.host.source || !this.inFlight || this.done) return
+    // A late reply to a request we have moved past (a retry, an old connection): dropped.
+    if (f.reqShard !== this.cursor.shard || f.reqAfter !== this.cursor.after) return
     this.inFlight = false
     this.installing = this.installing.then(() => this.install(f)).catch((e) => {
       this.failure = e instanceof Error ? e : new Error(String(e))
@@ -103,7 +106,20 @@ export class BootstrapClient implements NetworkHandler {
   private request(): void {
     if (this.inFlight || this.done || this.host.closed()) return
     const f: Frame = { t: 'bsreq', shard: this.cursor.shard, after: this.cursor.after }
-    if (this.host.network.send(this.host.source, encodeFrame(f))) this.inFlight = true
+    // send() is false both when not connected and when queued over the high-water mark.
+    const sent = this.host.network.send(this.host.source, encodeFrame(f)) || this.host.network.connected(this.host.source)
+    if (sent) {
+      this.inFlight = true
+      this.askedAtMs = this.host.wall.nowMs()
+    }
+  }
+
+  /** A source that ignored us (busy serving others) is asked again, from the same cursor. */
+  private retryIfStale(): void {
+    if (this.inFlight && this.host.wall.nowMs() - this.askedAtMs > BOOTSTRAP_RETRY_MS) {
+      this.inFlight = false
+      this.request()
+    }
   }
 
   // ---------------------------------------------------------------- copying
@@ -150,6 +166,7 @@ export class BootstrapClient implements NetworkHandler {
       if (this.host.closed()) throw new CausewayError('CLOSED', 'site closed during bootstrap')
       const left = this.host.deadlineMs - this.host.wall.nowMs()
       if (left <= 0) throw this.timeout('copying the snapshot')
+      this.retryIfStale()
       await new Promise<void>((r) => {
         this.wake = r
         setTimeout(r, Math.min(left, 100)).unref?.()

@@ -108,7 +108,9 @@ export const BOOTSTRAP_TIMEOUT_MS_DEFAULT = 60_000
 export const BOOTSTRAP_CHUNK_KEYS = 512
 /** Bytes of states per bootstrap chunk (a single larger state still goes alone). */
 export const BOOTSTRAP_CHUNK_BYTES = 256 * 1024
-/** Bootstrapping peers a source serves at once (more wait for their turn). */
+/** A bootstrap request unanswered this long is sent again (the source may have been busy). */
+export const BOOTSTRAP_RETRY_MS = 5_000
+/** Bootstrapping peers a source serves at once (more are ignored and ask again). */
 export const BOOTSTRAP_MAX_SERVING = 4
 /** A peer silent for longer stops holding back log trimming ('expired'): 7 days. */
 export const OFFLINE_HORIZON_MS_DEFAULT = 7 * 24 * 3600_000

@@ -18,8 +18,9 @@ export type Report = { site: string; epoch: number; av: Vector }
  * - nack: I dropped entries of `stream` after a gap; resend from `have` + 1.
  * - removed: sites removed from the deployment for good (membership.ts); gossiped until every site knows.
  * - bsreq / bschunk: bootstrap (bootstrap.ts): "send me the key states of your shard `shard` after
- *   key `after`"; the reply carries them (stored KeyState wire form), the applied vectors before
- *   and after they were read, and where to continue. One request in flight: the receiver paces it.
+ *   key `after`"; the reply echoes the request, carries the states (stored KeyState wire form), the
+ *   applied vectors before and after they were read, and where to continue. One request in
+ *   flight: the receiver paces it (and drops replies to a cursor it has left).
  * - pull: send me back my own `stream` after `have` (I lost entries you hold: restored from a backup).
  * - beat: heartbeat with my received vector and direct upstreams (aliveness, relay pruning), and
  *   applied-vector reports of sites (mine and relayed ones, newest epoch wins) for causal stability.
@@ -34,7 +35,7 @@ export type Frame =
   // Membership (membership.ts, bootstrap.ts): types 6..9.
   | { t: 'removed'; sites: string[] }
   | { t: 'bsreq'; shard: number; after: string }
-  | { t: 'bschunk'; before: Vector; after: Vector; states: Array<[string, unknown[]]>; nextShard: number; nextAfter: string; done: boolean }
+  | { t: 'bschunk'; reqShard: number; reqAfter: string; before: Vector; after: Vector; states: Array<[string, unknown[]]>; nextShard: number; nextAfter: string; done: boolean }
 
 export const MAX_FRAME_ENTRIES = 4096
 const SITE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
@@ -58,7 +59,7 @@ export function encodeFrame(f: Frame): Uint8Array {
     case 'bsreq':
       return encode([7, f.shard, f.after])
     case 'bschunk':
-      return encode([8, f.before, f.after, f.states, f.nextShard, f.nextAfter, f.done])
+      return encode([8, f.reqShard, f.reqAfter, f.before, f.after, f.states, f.nextShard, f.nextAfter, f.done])
   }
 }
 
@@ -128,15 +129,17 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       if (x.length !== 3 || !isShardIndex(x[1]) || typeof x[2] !== 'string' || x[2].length > MAX_KEY_BYTES) throw bad('bsreq')
       return { t: 'bsreq', shard: x[1], after: x[2] }
     case 8: {
-      if (x.length !== 7 || !Array.isArray(x[3]) || x[3].length > MAX_FRAME_ENTRIES || !isShardIndex(x[4]) || typeof x[5] !== 'string' || x[5].length > MAX_KEY_BYTES || typeof x[6] !== 'boolean') throw bad('bschunk')
-      const states = (x[3] as unknown[]).map((e) => {
+      if (x.length !== 9 || !isShardIndex(x[1]) || typeof x[2] !== 'string' || x[2].length > MAX_KEY_BYTES) throw bad('bschunk')
+      const y = x.slice(2)
+      if (!Array.isArray(y[3]) || y[3].length > MAX_FRAME_ENTRIES || !isShardIndex(y[4]) || typeof y[5] !== 'string' || y[5].length > MAX_KEY_BYTES || typeof y[6] !== 'boolean') throw bad('bschunk')
+      const states = (y[3] as unknown[]).map((e) => {
         if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || e[0].length === 0 || e[0].length > MAX_KEY_BYTES || !Array.isArray(e[1]) || e[1].length > 10_000) throw bad('bschunk state')
         for (const s of e[1] as unknown[]) {
           if (!Array.isArray(s) || s.length !== 5 || !Number.isSafeInteger(s[0]) || (s[0] as number) < 0 || typeof s[1] !== 'string' || !SITE_RE.test(s[1]) || !isStreamId(s[2]) || !isSeq(s[3]) || !(s[4] === null || s[4] instanceof Uint8Array)) throw bad('bschunk sibling')
         }
         return [e[0], e[1]] as [string, unknown[]]
       })
-      return { t: 'bschunk', before: vector(x[1]), after: vector(x[2]), states, nextShard: x[4], nextAfter: x[5], done: x[6] }
+      return { t: 'bschunk', reqShard: x[1], reqAfter: x[2], before: vector(y[1]), after: vector(y[2]), states, nextShard: y[4] as number, nextAfter: y[5] as string, done: y[6] as boolean }
     }
     default:
       throw bad('type')

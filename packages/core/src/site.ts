@@ -63,8 +63,6 @@ class SiteImpl implements Site {
   private readonly stability: Stability
   private readonly scans: Scans
   private readonly membership: Membership
-  /** Set while openSite copies a snapshot (status shows its progress). */
-  private bootstrapping: BootstrapClient | undefined
   private closed = false
   private failed: Error | undefined
   private heartbeat: NodeJS.Timeout | undefined
@@ -214,7 +212,6 @@ class SiteImpl implements Site {
       },
       this.replication,
     )
-    this.bootstrapping = client
     try {
       await network.start(this.id, client)
       const target = await client.copy()
@@ -225,8 +222,6 @@ class SiteImpl implements Site {
     } catch (e) {
       if (e instanceof CausewayError && (e.code === 'BOOTSTRAP_FAILED' || e.code === 'CLOSED')) throw e
       throw new CausewayError('BOOTSTRAP_FAILED', `bootstrap from ${source} failed: ${(e as Error).message}`, { cause: e })
-    } finally {
-      this.bootstrapping = undefined
     }
   }
 

@@ -14,6 +14,8 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.tuple(fc.nat({ max: 64 }), fc.string({ maxLength: 40 })).map(([shard, after]) => ({ t: 'bsreq' as const, shard, after })),
   fc
     .record({
+      reqShard: fc.nat({ max: 64 }),
+      reqAfter: fc.string({ maxLength: 20 }),
       before: vectorArb,
       after: vectorArb,
       states: fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 20 }), fc.array(siblingArb, { maxLength: 3 })), { maxLength: 5 }),
@@ -64,12 +66,12 @@ describe('membership frames', () => {
       [7, -1, ''],
       [7, 0, 5],
       [7, 1.5, ''],
-      [8, [], [], [['k', [[1, 'a', 'a/0', 0, null]]]], 0, '', false], // seq 0
-      [8, [], [], [['k', [[1, 'a', 'not-a-stream', 1, null]]]], 0, '', false],
-      [8, [], [], [['k', [[1, 'a', 'a/0', 1, 'text']]]], 0, '', false], // value must be bytes or null
-      [8, [], [], [['', []]], 0, '', false], // empty key
-      [8, [], [], [], 0, '', 'yes'],
-      [8, [], [], [], 0, ''],
+      [8, 0, '', [], [], [['k', [[1, 'a', 'a/0', 0, null]]]], 0, '', false], // seq 0
+      [8, 0, '', [], [], [['k', [[1, 'a', 'not-a-stream', 1, null]]]], 0, '', false],
+      [8, 0, '', [], [], [['k', [[1, 'a', 'a/0', 1, 'text']]]], 0, '', false], // value must be bytes or null
+      [8, 0, '', [], [], [['', []]], 0, '', false], // empty key
+      [8, 0, '', [], [], [], 0, '', 'yes'],
+      [8, 0, '', [], [], [], 0, ''],
     ]
     for (const x of bad) expect(() => decodeFrame(encode(x))).toThrow(CausewayError)
   })
