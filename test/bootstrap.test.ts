@@ -198,4 +198,35 @@ describe('bootstrap', async () => {
     cleanups.push(() => d.close())
     expect((await d.session().get('x'))?.value).toBe(1)
   }, 30_000)
+
+  it('a bootstrap cut short is never served, and starts over when reopened with bootstrap', async () => {
+    const net = createSimNetwork({ latencyMs: 1 })
+    cleanups.push(() => net.close())
+    const a = await openSite({ id: 'a', shards: 1, ...opts, network: net.adapter('a'), storage: 'memory' })
+    cleanups.push(() => a.close())
+    const keys = Array.from({ length: 3000 }, (_, i) => `k/${String(i).padStart(4, '0')}`)
+    const s = a.session()
+    for (let i = 0; i < keys.length; i += 200) await Promise.all(keys.slice(i, i + 200).map((k) => s.put(k, k)))
+    const D = keptStorage()
+    const adapter = watched(net.adapter('d'), (_shard, _after, count) => {
+      if (count === 3) queueMicrotask(() => net.cut('a', 'd')) // and never restored during this attempt
+    })
+    await expect(openSite({ id: 'd', ...opts, network: adapter, storage: D.storage, bootstrap: 'a', bootstrapTimeoutMs: 800 })).rejects.toMatchObject({ code: 'BOOTSTRAP_FAILED' })
+    await D.dbs[0]!.open()
+    const partial = (await D.dbs[0]!.keys({ gte: 'k!', lt: 'k"' }).all()).length
+    await D.dbs[0]!.close()
+    expect(partial).toBeGreaterThan(0)
+    expect(partial).toBeLessThan(keys.length)
+    // Without the option the half-copied site refuses to open; with it, the copy starts over.
+    await expect(openSite({ id: 'd', ...opts, network: net.adapter('d'), storage: D.storage })).rejects.toMatchObject({ code: 'BOOTSTRAP_FAILED' })
+    net.restore('a', 'd')
+    const d = await openSite({ id: 'd', ...opts, network: net.adapter('d'), storage: D.storage, bootstrap: 'a' })
+    cleanups.push(() => d.close())
+    expect((await d.session().getMany(keys)).size).toBe(keys.length)
+    await d.close()
+    // Installed: a later reopen ignores bootstrap and keeps the data.
+    const d2 = await openSite({ id: 'd', ...opts, network: net.adapter('d'), storage: D.storage, bootstrap: 'a' })
+    cleanups.push(() => d2.close())
+    expect((await d2.session().getMany(keys)).size).toBe(keys.length)
+  }, 60_000)
 })

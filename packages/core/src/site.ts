@@ -170,6 +170,10 @@ class SiteImpl implements Site {
   }
 
   async join(): Promise<void> {
+    if (this.o.bootstrap === undefined && (await this.shards[0]!.readMeta()).bootstrap === 0) {
+      // Half a snapshot is no causal cut: never serve it.
+      throw new CausewayError('BOOTSTRAP_FAILED', `site ${this.id} holds an unfinished bootstrap: reopen it with the bootstrap option`)
+    }
     if (!this.o.network) return
     if (this.o.bootstrap !== undefined && (await this.needsBootstrap())) return this.joinByBootstrap(this.o.network, this.o.bootstrap)
     await this.o.network.start(this.id, this.replication)
