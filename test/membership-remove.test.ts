@@ -97,4 +97,33 @@ describe('removeMember', () => {
     expect(await a.session().get('c/after-restart')).toBeUndefined()
     expect((await a.session().get('c/only-at-a'))?.value).toBe(2)
   }, 60_000)
+
+  it('tombstones are collected without the removed site, not before its removal', async () => {
+    const net = createSimNetwork({ latencyMs: 1 })
+    cleanups.push(() => net.close())
+    const A = keptStorage()
+    const opts = { shards: 1, heartbeatMs: 20, durability: 'relaxed' as const }
+    const a = await openSite({ id: 'a', ...opts, network: net.adapter('a'), storage: A.storage })
+    const b = await openSite({ id: 'b', ...opts, network: net.adapter('b'), storage: 'memory' })
+    const c = await openSite({ id: 'c', ...opts, network: net.adapter('c'), storage: 'memory' })
+    cleanups.push(() => a.close(), () => b.close(), () => c.close())
+    await c.session().put('from-c', 1)
+    await a.session().put('k', 1)
+    await eventually(async () => (await c.session().get('k'))?.value === 1 && (await a.session().get('from-c'))?.value === 1, 10_000, 'c in sync')
+    await c.close()
+    await a.session().delete('k')
+    await eventually(async () => (await b.session().get('k')) === undefined, 10_000, 'b sees the delete')
+    const tombs = async () => (await A.dbs[0]!.keys({ gte: 'g!', lt: 'g"' }).all()).length
+    // c never reported the delete applied: the tombstone must stay.
+    await new Promise((r) => setTimeout(r, 300))
+    await a.gc()
+    expect(await tombs()).toBe(1)
+    await a.removeMember('c')
+    await eventually(async () => {
+      await a.gc()
+      return (await tombs()) === 0
+    }, 10_000, 'the tombstone is collected once c is removed')
+    expect(await a.session().get('k')).toBeUndefined()
+    expect((await a.session().get('from-c'))?.value).toBe(1)
+  }, 30_000)
 })
