@@ -51,7 +51,7 @@ export class BootstrapClient implements NetworkHandler {
   installed = 0
 
   constructor(
-    private readonly host: BootstrapHost,
+    readonly host: BootstrapHost,
     private readonly replication: NetworkHandler,
   ) {}
 
@@ -224,5 +224,34 @@ export class BootstrapClient implements NetworkHandler {
     return new CausewayError('BOOTSTRAP_FAILED', `bootstrap from ${this.host.source} did not finish in time (${what}; ${this.installed} keys installed)`, {
       details: { source: this.host.source, installed: this.installed },
     })
+  }
+}
+
+/** A fresh site, or one whose bootstrap was cut short (then it starts over from empty)? */
+export async function needsBootstrap(shards: readonly Shard[], streams: Streams): Promise<boolean> {
+  const mark = (await shards[0]!.readMeta()).bootstrap
+  if (mark === 1) return false
+  if (mark === 0) {
+    for (const sh of shards) await sh.clearData()
+    return true
+  }
+  if ([...streams.values()].length > 0) return false
+  for (const sh of shards) if (await sh.hasStates()) return false
+  return true
+}
+
+/** Start the network on the client, copy, hand over to replication, start beats, catch up. */
+export async function runBootstrap(client: BootstrapClient, startHeartbeat: () => void): Promise<void> {
+  const { network, source, siteId, log } = client.host
+  try {
+    await network.start(siteId, client)
+    const target = await client.copy()
+    client.handOver()
+    startHeartbeat()
+    await client.catchUp(target)
+    log.info({ source, keys: client.installed }, 'bootstrap installed')
+  } catch (e) {
+    if (e instanceof CausewayError && (e.code === 'BOOTSTRAP_FAILED' || e.code === 'CLOSED')) throw e
+    throw new CausewayError('BOOTSTRAP_FAILED', `bootstrap from ${source} failed: ${(e as Error).message}`, { cause: e })
   }
 }

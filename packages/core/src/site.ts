@@ -9,7 +9,7 @@ import { CLOSE_DRAIN_MS, COLLECT_EVERY_BEATS, IDLE_TIMEOUT_MS_DEFAULT, POLL_MS, 
 import type { NetworkAdapter } from './network.js'
 import { openShardDbs } from './open.js'
 import { validateOptions, type ValidOptions } from './options.js'
-import { BootstrapClient } from './bootstrap.js'
+import { BootstrapClient, needsBootstrap, runBootstrap } from './bootstrap.js'
 import { BootstrapSource } from './bootstrap-source.js'
 import { Membership } from './membership.js'
 import { Replication } from './replication.js'
@@ -175,7 +175,7 @@ class SiteImpl implements Site {
       throw new CausewayError('BOOTSTRAP_FAILED', `site ${this.id} holds an unfinished bootstrap: reopen it with the bootstrap option`)
     }
     if (!this.o.network) return
-    if (this.o.bootstrap !== undefined && (await this.needsBootstrap())) return this.joinByBootstrap(this.o.network, this.o.bootstrap)
+    if (this.o.bootstrap !== undefined && (await needsBootstrap(this.shards, this.streams))) return this.joinByBootstrap(this.o.network, this.o.bootstrap)
     await this.o.network.start(this.id, this.replication)
     this.startHeartbeat()
   }
@@ -185,48 +185,10 @@ class SiteImpl implements Site {
     this.heartbeat.unref?.()
   }
 
-  /** A fresh site, or one whose bootstrap was cut short (then it starts over from empty). */
-  private async needsBootstrap(): Promise<boolean> {
-    const mark = (await this.shards[0]!.readMeta()).bootstrap
-    if (mark === 1) return false
-    if (mark === 0) {
-      for (const sh of this.shards) await sh.clearData()
-      return true
-    }
-    if ([...this.streams.values()].length > 0) return false
-    for (const sh of this.shards) if (await sh.hasStates()) return false
-    return true
-  }
-
   /** Copy a snapshot from `source` (bootstrap.ts), then replicate from its vector. */
-  private async joinByBootstrap(network: NetworkAdapter, source: string): Promise<void> {
-    const client = new BootstrapClient(
-      {
-        siteId: this.id,
-        log: this.log,
-        wall: this.wall,
-        network,
-        source,
-        deadlineMs: this.wall.nowMs() + this.o.bootstrapTimeoutMs,
-        maxValueBytes: this.o.maxValueBytes,
-        clock: this.clock,
-        shards: this.shards,
-        streams: this.streams,
-        closed: () => this.closed,
-      },
-      this.replication,
-    )
-    try {
-      await network.start(this.id, client)
-      const target = await client.copy()
-      client.handOver()
-      this.startHeartbeat()
-      await client.catchUp(target)
-      this.log.info({ source, keys: client.installed }, 'bootstrap installed')
-    } catch (e) {
-      if (e instanceof CausewayError && (e.code === 'BOOTSTRAP_FAILED' || e.code === 'CLOSED')) throw e
-      throw new CausewayError('BOOTSTRAP_FAILED', `bootstrap from ${source} failed: ${(e as Error).message}`, { cause: e })
-    }
+  private joinByBootstrap(network: NetworkAdapter, source: string): Promise<void> {
+    const host = { siteId: this.id, log: this.log, wall: this.wall, network, source, deadlineMs: this.wall.nowMs() + this.o.bootstrapTimeoutMs, maxValueBytes: this.o.maxValueBytes, clock: this.clock, shards: this.shards, streams: this.streams, closed: () => this.closed }
+    return runBootstrap(new BootstrapClient(host, this.replication), () => this.startHeartbeat())
   }
 
   // ---------------------------------------------------------------- local writes
