@@ -63,6 +63,19 @@ export interface OpenSiteOptions {
    * many ms without them the peer is treated as faulty and writing resumes (default 10_000).
    */
   recoveryTimeoutMs?: number
+  /**
+   * A new site copies a causally consistent snapshot from this peer (every key with its versions
+   * and siblings, and the vector it reflects), then replicates normally; openSite resolves once it
+   * is installed. Ignored when `dir` already holds a site. Needs a network that lists the source.
+   */
+  bootstrap?: string
+  /**
+   * A peer silent (not connected) for longer than this many ms stops holding back log trimming and
+   * shows as 'expired' in status (default 7 days). Entries trimmed meanwhile cannot reach it any more.
+   */
+  offlineHorizonMs?: number
+  /** openSite rejects with BOOTSTRAP_FAILED after this many ms of bootstrap (default 60_000). */
+  bootstrapTimeoutMs?: number
   /** Log sink for dropped frames and peer errors (default: silent). */
   logger?: Logger
 }
@@ -149,6 +162,12 @@ export interface Site {
   idle(timeoutMs?: number): Promise<void>
   /** Reclaim causally stable tombstones now (the site also does it every 10 heartbeats). */
   gc(): Promise<void>
+  /**
+   * Remove site `id` from the deployment for good: the removal spreads to every site, no site
+   * waits for `id` any more (log trimming, tombstone collection), what it wrote that any site
+   * holds still reaches every site, and its frames are refused. Resolves once recorded here.
+   */
+  removeMember(id: string): Promise<void>
   /** Subscribe to applied writes (local and remote): called with the keys changed. Returns unsubscribe. */
   onApplied(listener: (keys: string[], origin: string) => void): () => void
   /**

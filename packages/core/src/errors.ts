@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'PEER_REFUSED'
   | 'NOT_FOUND'
   | 'CLOCK_SKEW'
+  | 'BOOTSTRAP_FAILED'
   | (string & {})
 
 /**

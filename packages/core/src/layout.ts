@@ -10,6 +10,8 @@ import type { StreamId } from './context.js'
  *   (a stream's received prefix is the seq of its last log entry: entries are logged gaplessly)
  *   m!ap!<stream>         highest seq of <stream> applied in this shard by a separate apply batch
  *   m!gc!<stream>         log entries up to here were trimmed (every configured peer has them)
+ *   m!rm!<site>           the site was removed from the deployment (membership)
+ *   m!bs                  bootstrap: 0 installing, 1 installed (shard 0)
  *   m!clock               Lamport high-water mark, written when logs are trimmed (log entries carry the rest)
  *   i!<index>!<term>\0<key>   secondary index entry
  *   g!<key>               the key holds a tombstone (candidates for causal-stability collection)
@@ -54,6 +56,13 @@ export const AP = 'm!ap!'
 export const GC = 'm!gc!'
 export const appliedKey = (stream: StreamId): string => AP + stream
 export const trimmedKey = (stream: StreamId): string => GC + stream
+/** m!rm!<site>: the site was removed from the deployment (membership.ts); value 1. */
+export const RM = 'm!rm!'
+export const removedKey = (site: string): string => RM + site
+/** m!bs: 0 while a bootstrap is being installed, 1 once installed (bootstrap.ts; shard 0 only). */
+export const BOOTSTRAP_KEY = 'm!bs'
+/** Every key-state, tombstone-mark and index record (a bootstrap cut short starts over from empty). */
+export const DATA_RANGES = [{ gte: K, lt: after(K) }, TOMB_RANGE, { gte: 'i!', lt: 'i"' }]
 
 // ---------------------------------------------------------------- secondary indexes
 export const indexBase = (name: string): string => `i!${name}!`

@@ -120,3 +120,18 @@ export const RECOVER_IDLE_TIMEOUT_MS = 60_000
 export const CLOSE_DRAIN_MS = 10_000
 /** Polling step of idle() and close(). */
 export const POLL_MS = 2
+
+// ---------------------------------------------------------------- membership and bootstrap
+
+/** openSite waits this long for a bootstrap (snapshot installed and caught up) by default. */
+export const BOOTSTRAP_TIMEOUT_MS_DEFAULT = 60_000
+/** Keys read per bootstrap chunk (one chunk in flight per bootstrapping peer). */
+export const BOOTSTRAP_CHUNK_KEYS = 512
+/** Bytes of states per bootstrap chunk (a single larger state still goes alone). */
+export const BOOTSTRAP_CHUNK_BYTES = 256 * 1024
+/** A bootstrap request unanswered this long is sent again (the source may have been busy). */
+export const BOOTSTRAP_RETRY_MS = 5_000
+/** Bootstrapping peers a source serves at once (more are ignored and ask again). */
+export const BOOTSTRAP_MAX_SERVING = 4
+/** A peer silent for longer stops holding back log trimming ('expired'): 7 days. */
+export const OFFLINE_HORIZON_MS_DEFAULT = 7 * 24 * 3600_000

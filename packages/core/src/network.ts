@@ -13,6 +13,17 @@ export interface PeerConfig {
   receive: boolean
 }
 
+/** A peer added at run time (network.addPeer). */
+export interface AddPeerOptions {
+  site: string
+  /** Where to dial it (libp2p multiaddrs ending with /p2p/<peerId>); the sim ignores them. */
+  addrs?: string[]
+  /** libp2p: the peer's PeerId when it has no addrs (it dials us). */
+  peerId?: string
+  send?: boolean
+  receive?: boolean
+}
+
 export interface NetworkHandler {
   /** A connection to `peer` is established (may be called again after peerDown). */
   peerUp(peer: string): void
@@ -56,6 +67,13 @@ export interface NetworkAdapter {
    * Optional: a network without it keeps the connection and the engine drops the peer's frames.
    */
   disconnect?(peer: string): void
+  /**
+   * Membership at run time (optional; sim and libp2p implement it): allow and connect a new peer
+   * (libp2p needs `addrs` ending with /p2p/<peerId>, or a `peerId`), or forget one (its connection
+   * closes, it is no longer dialed or accepted). peers() reflects the change at once.
+   */
+  addPeer?(peer: AddPeerOptions): void
+  removePeer?(site: string): void
   /** Stop: close connections, release ports. Idempotent. */
   stop(): Promise<void>
 }

@@ -17,6 +17,8 @@ import {
   SHARDS_MAX,
   MAX_CLOCK_SKEW_MS_DEFAULT,
   RECOVERY_TIMEOUT_MS_DEFAULT,
+  BOOTSTRAP_TIMEOUT_MS_DEFAULT,
+  OFFLINE_HORIZON_MS_DEFAULT,
 } from './limits.js'
 import type { NetworkAdapter } from './network.js'
 import { isStorageOption, type StorageOption } from './storage/index.js'
@@ -43,6 +45,9 @@ export interface ValidOptions {
   ttl: Record<string, number>
   maxClockSkewMs: number
   recoveryTimeoutMs: number
+  bootstrap: string | undefined
+  bootstrapTimeoutMs: number
+  offlineHorizonMs: number
 }
 
 export function validateOptions(o: unknown): ValidOptions {
@@ -82,7 +87,19 @@ export function validateOptions(o: unknown): ValidOptions {
   if (!Number.isSafeInteger(maxClockSkewMs) || maxClockSkewMs < 0 || maxClockSkewMs > 366 * 24 * 3600_000) bad('maxClockSkewMs must be an integer number of ms in 0..1 year')
   const recoveryTimeoutMs = x.recoveryTimeoutMs ?? RECOVERY_TIMEOUT_MS_DEFAULT
   if (typeof recoveryTimeoutMs !== 'number' || !(recoveryTimeoutMs > 0)) bad('recoveryTimeoutMs must be a number of ms > 0')
+  if (x.bootstrap !== undefined) {
+    if (!isSiteId(x.bootstrap)) bad(`bootstrap must be a site id, got ${JSON.stringify(x.bootstrap)}`)
+    if (x.bootstrap === x.id) bad('a site cannot bootstrap from itself')
+    if (net === undefined) bad('bootstrap needs a network')
+  }
+  const bootstrapTimeoutMs = x.bootstrapTimeoutMs ?? BOOTSTRAP_TIMEOUT_MS_DEFAULT
+  if (typeof bootstrapTimeoutMs !== 'number' || !(bootstrapTimeoutMs > 0)) bad('bootstrapTimeoutMs must be a number of ms > 0')
+  const offlineHorizonMs = x.offlineHorizonMs ?? OFFLINE_HORIZON_MS_DEFAULT
+  if (typeof offlineHorizonMs !== 'number' || !(offlineHorizonMs > 0)) bad('offlineHorizonMs must be a number of ms > 0')
   return {
+    offlineHorizonMs,
+    bootstrap: x.bootstrap,
+    bootstrapTimeoutMs,
     id: x.id,
     dir: x.dir,
     shards,

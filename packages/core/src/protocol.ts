@@ -16,6 +16,11 @@ export type Vector = Array<[StreamId, number]>
  * - writes: encoded WriteEntry bytes, in stream order per stream.
  * - ack: my received vector advanced durably (lets the sender trim its log and count pendingOut).
  * - nack: I dropped entries of `stream` after a gap; resend from `have` + 1.
+ * - removed: sites removed from the deployment for good (membership.ts); gossiped until every site knows.
+ * - bsreq / bschunk: bootstrap (bootstrap.ts): "send me the key states of your shard `shard` after
+ *   key `after`"; the reply echoes the request, carries the states (stored KeyState wire form), the
+ *   applied vectors before and after they were read, and where to continue. One request in
+ *   flight: the receiver paces it (and drops replies to a cursor it has left).
  * - pull: send me back my own `stream` after `have` (I lost entries you hold: restored from a backup).
  * - beat: heartbeat, delta-encoded per connection (beat.ts): my received vector and direct
  *   upstreams (aliveness, relay pruning) and my view of the stability tree (stability-tree.ts).
@@ -28,6 +33,10 @@ export type Frame =
   | { t: 'nack'; stream: StreamId; have: number }
   | ({ t: 'beat' } & BeatWire)
   | { t: 'pull'; stream: StreamId; have: number }
+  // Membership (membership.ts, bootstrap.ts): types 6..9.
+  | { t: 'removed'; sites: string[] }
+  | { t: 'bsreq'; shard: number; after: string }
+  | { t: 'bschunk'; reqShard: number; reqAfter: string; before: Vector; after: Vector; states: Array<[string, unknown[]]>; nextShard: number; nextAfter: string; done: boolean }
 
 export const MAX_FRAME_ENTRIES = 4096
 const SITE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
@@ -46,6 +55,12 @@ export function encodeFrame(f: Frame): Uint8Array {
       return encode([4, f.session, f.defs, f.rv, f.ups, f.prune, f.tree])
     case 'pull':
       return encode([5, f.stream, f.have])
+    case 'removed':
+      return encode([6, f.sites])
+    case 'bsreq':
+      return encode([7, f.shard, f.after])
+    case 'bschunk':
+      return encode([8, f.reqShard, f.reqAfter, f.before, f.after, f.states, f.nextShard, f.nextAfter, f.done])
   }
 }
 
@@ -63,6 +78,11 @@ function sites(x: unknown): string[] {
   if (!Array.isArray(x) || x.length > 10_000) throw bad('site list')
   for (const s of x) if (typeof s !== 'string' || !SITE_RE.test(s)) throw bad('site id')
   return x as string[]
+}
+
+const MAX_KEY_BYTES = 1024
+function isShardIndex(x: unknown): x is number {
+  return Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) <= 4096
 }
 
 function bad(what: string): CausewayError {
@@ -101,6 +121,25 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case 5:
       if (x.length !== 3 || !isStreamId(x[1]) || !(x[2] === 0 || isSeq(x[2]))) throw bad('pull')
       return { t: 'pull', stream: x[1], have: x[2] as number }
+    case 6:
+      if (x.length !== 2) throw bad('removed')
+      return { t: 'removed', sites: sites(x[1]) }
+    case 7:
+      if (x.length !== 3 || !isShardIndex(x[1]) || typeof x[2] !== 'string' || x[2].length > MAX_KEY_BYTES) throw bad('bsreq')
+      return { t: 'bsreq', shard: x[1], after: x[2] }
+    case 8: {
+      if (x.length !== 9 || !isShardIndex(x[1]) || typeof x[2] !== 'string' || x[2].length > MAX_KEY_BYTES) throw bad('bschunk')
+      const y = x.slice(2)
+      if (!Array.isArray(y[3]) || y[3].length > MAX_FRAME_ENTRIES || !isShardIndex(y[4]) || typeof y[5] !== 'string' || y[5].length > MAX_KEY_BYTES || typeof y[6] !== 'boolean') throw bad('bschunk')
+      const states = (y[3] as unknown[]).map((e) => {
+        if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || e[0].length === 0 || e[0].length > MAX_KEY_BYTES || !Array.isArray(e[1]) || e[1].length > 10_000) throw bad('bschunk state')
+        for (const s of e[1] as unknown[]) {
+          if (!Array.isArray(s) || s.length !== 5 || !Number.isSafeInteger(s[0]) || (s[0] as number) < 0 || typeof s[1] !== 'string' || !SITE_RE.test(s[1]) || !isStreamId(s[2]) || !isSeq(s[3]) || !(s[4] === null || s[4] instanceof Uint8Array)) throw bad('bschunk sibling')
+        }
+        return [e[0], e[1]] as [string, unknown[]]
+      })
+      return { t: 'bschunk', reqShard: x[1], reqAfter: x[2], before: vector(y[1]), after: vector(y[2]), states, nextShard: y[4] as number, nextAfter: y[5] as string, done: y[6] as boolean }
+    }
     default:
       throw bad('type')
   }

@@ -36,6 +36,16 @@ export interface Gossip {
   beatFor(peer: string): TreeInfo
 }
 
+/** Membership as the peer protocol sees it (membership.ts). */
+export interface MembershipView {
+  isRemoved(site: string): boolean
+  list(): string[]
+  /** A `removed` frame arrived. */
+  received(from: string, sites: string[]): void
+  /** A connection came up (after our hello). */
+  peerUp(peer: string): void
+}
+
 /** What the peer protocol needs from its site. */
 export interface ReplicationHost {
   readonly siteId: string
@@ -49,6 +59,12 @@ export interface ReplicationHost {
   readonly recoveryTimeoutMs: number
   /** ttl rules, longest prefix first. */
   readonly ttlRules: ReadonlyArray<[string, number]>
+  /** Removed sites: refused, shown as 'removed' (set once the site is wired). */
+  readonly membership?: MembershipView
+  /** A peer silent for longer than this stops holding back log trimming ('expired'). */
+  readonly offlineHorizonMs?: number
+  /** Serves bootstrap requests (bootstrap-source.ts). */
+  readonly bootstrapSource?: { request(peer: string, shard: number, after: string): void }
   closed(): boolean
   failed(): boolean
   fail(e: unknown): void
@@ -70,6 +86,8 @@ export class Replication implements NetworkHandler {
   /** Warnings about what peers send, rate-limited per peer and reason. */
   private readonly peerLog: RateLimitedLog
   readonly recovery: OwnRecovery
+  /** Peers never seen since this site opened count as silent since then. */
+  private readonly openedAtMs: number
 
   constructor(
     private readonly host: ReplicationHost,
@@ -79,6 +97,7 @@ export class Replication implements NetworkHandler {
     this.sender = new Sender(host, streams, this.peers, (peer) => this.peerConfig(peer), (p, f) => this.send(p, f))
     this.peerLog = new RateLimitedLog(host.log, host.wall, PEER_WARN_INTERVAL_MS)
     this.startedAtMs = host.wall.nowMs()
+    this.openedAtMs = host.wall.nowMs()
     this.recovery = new OwnRecovery(
       {
         siteId: host.siteId,
@@ -105,6 +124,19 @@ export class Replication implements NetworkHandler {
   /** What a peer is known to hold (undefined: never heard of). */
   peerView(site: string): PeerView | undefined {
     return this.peers.get(site)
+  }
+
+  /**
+   * Silent for longer than offlineHorizonMs (not connected): it no longer holds back trimming.
+   * Not persisted: after a restart every peer gets the full horizon again (the safe side).
+   */
+  expired(site: string): boolean {
+    const horizon = this.host.offlineHorizonMs
+    if (horizon === undefined) return false
+    const p = this.peers.get(site)
+    if (p?.up) return false
+    const last = p?.everSeen ? p.lastSeenAt : this.openedAtMs
+    return this.host.wall.nowMs() - last > horizon
   }
 
   /** Frames from some peer are still being processed. */
@@ -155,6 +187,8 @@ export class Replication implements NetworkHandler {
   }
 
   private peerConfig(peer: string): PeerConfig | undefined {
+    // A removed member is no peer any more, whatever the network's static configuration says.
+    if (this.host.membership?.isRemoved(peer)) return undefined
     return this.host.network?.peers().find((c) => c.site === peer)
   }
 
@@ -194,6 +228,10 @@ export class Replication implements NetworkHandler {
 
   peerUp(peer: string): void {
     if (this.host.closed()) return
+    if (this.host.membership?.isRemoved(peer)) {
+      this.host.network?.disconnect?.(peer)
+      return
+    }
     const cfg = this.peerConfig(peer)
     if (!cfg) {
       this.host.log.warn({ peer }, 'connection from a site that is not a configured peer: ignored')
@@ -216,6 +254,18 @@ export class Replication implements NetworkHandler {
     p.pruneOut.clear()
     this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.host.siteId, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.upstreams() })
     this.broadcastBeat()
+    this.host.membership?.peerUp(peer)
+  }
+
+  /** Send a frame to one connected peer (membership, bootstrap). */
+  sendTo(peer: string, f: Frame): boolean {
+    const p = this.peers.get(peer)
+    return p?.up === true && this.send(p, f)
+  }
+
+  /** Send a frame to every connected peer (membership gossip). */
+  broadcast(f: Frame): void {
+    for (const p of this.peers.values()) if (p.up) this.send(p, f)
   }
 
   peerDown(peer: string): void {
@@ -269,6 +319,11 @@ export class Replication implements NetworkHandler {
 
   frame(peer: string, bytes: Uint8Array): void {
     if (this.host.closed() || this.host.failed()) return
+    if (this.host.membership?.isRemoved(peer)) {
+      // Removed for good: nothing it sends counts any more.
+      this.host.network?.disconnect?.(peer)
+      return
+    }
     const cfg = this.peerConfig(peer)
     if (!cfg) return
     const p = this.link(peer)
@@ -299,6 +354,7 @@ export class Replication implements NetworkHandler {
         // A new first-hand upstream: tell the other peers now, not at the next heartbeat, so they
         // do not relay this peer's writes to us meanwhile (the beat carries only what changed).
         if (f.sends && cfg.receive) this.broadcastBeat()
+        this.warnTrimmedFor(p)
         // A peer holding more of our own streams than we do: fetch them back (own-recovery.ts).
         this.recovery.claims(peer, f.rv)
         void this.sender.pump(p)
@@ -341,6 +397,14 @@ export class Replication implements NetworkHandler {
         void this.sender.pump(p)
         return
       }
+      case 'removed':
+        this.host.membership?.received(peer, f.sites)
+        return
+      case 'bsreq':
+        this.host.bootstrapSource?.request(peer, f.shard, f.after)
+        return
+      case 'bschunk':
+        return // only a bootstrapping site asks for chunks (bootstrap.ts reads them before we start)
       case 'nack': {
         p.rewinds++
         p.known.set(f.stream, f.have)
@@ -469,6 +533,19 @@ export class Replication implements NetworkHandler {
     }
   }
 
+  /** A peer back after its horizon may need entries this site trimmed meanwhile: say so, loudly. */
+  private warnTrimmedFor(p: PeerLink): void {
+    if (!p.theirAccepts) return
+    for (const s of this.streams.values()) {
+      if (s.origin === p.id || s.gc === 0) continue
+      const have = p.known.get(s.id) ?? 0
+      if (have < s.gc && s.rv > have) {
+        this.peerLog.warn(p.id, 'trimmed-for-peer', { stream: s.id, have, trimmedTo: s.gc }, 'a peer needs entries this site trimmed (it was away past offlineHorizonMs): bootstrap it into a new dir (docs/operations.md)')
+        return
+      }
+    }
+  }
+
   /** A frame or entry from `p` did not validate: logged (rate-limited); too many, and p is faulty. */
   private badInput(p: PeerLink, what: string, err: string): void {
     const now = this.host.wall.nowMs()
@@ -546,9 +623,11 @@ export class Replication implements NetworkHandler {
     const now = this.host.wall.nowMs()
     let pendingIn = 0
     for (const s of this.streams.values()) if (s.origin !== this.host.siteId) pendingIn += Math.max(0, s.rv - s.av)
+    const removed = this.host.membership?.list() ?? []
+    const listed = new Set(cfgs.map((c) => c.site))
     return {
       id: this.host.siteId,
-      peers: cfgs.map((c) => {
+      peers: [...cfgs.filter((c) => !removed.includes(c.site)).map((c) => {
         const p = this.peers.get(c.site)
         let pendingOut = 0
         if (c.send) {
@@ -562,11 +641,18 @@ export class Replication implements NetworkHandler {
           let behind = false
           for (const [sid, q] of p.known) if ((this.streams.get(sid)?.rv ?? 0) < q && c.receive && sid.slice(0, sid.indexOf('/')) !== this.host.siteId) behind = true
           state = pendingOut > 0 || behind || !p.helloIn ? 'synchronizing' : 'connected'
-        } else if (p?.everSeen) state = 'disconnected'
+        } else if (this.expired(c.site)) state = 'expired'
+        else if (p?.everSeen) state = 'disconnected'
         const out: SiteStatus['peers'][number] = { id: c.site, state, pendingOut }
         if (p?.everSeen) out.lastSeenMs = Math.max(0, now - p.lastSeenAt)
         return out
-      }),
+      }), ...removed.filter((s) => listed.has(s) || this.peers.has(s)).map((s) => {
+        // Removed members stay visible (with 'removed') so an operator can see the removal took.
+        const p = this.peers.get(s)
+        const out: SiteStatus['peers'][number] = { id: s, state: 'removed', pendingOut: 0 }
+        if (p?.everSeen) out.lastSeenMs = Math.max(0, now - p.lastSeenAt)
+        return out
+      })],
       pendingIn,
     }
   }

@@ -2,7 +2,7 @@ import type { ScanOptions, ShardDb } from './api.js'
 import { decodeUntrusted } from './codec.js'
 import type { StreamId } from './context.js'
 import { invariant } from './errors.js'
-import { AP, INDEX_RANGE, parseAnyIndexKey, CLOCK_KEY, GC, indexRange, indexScanRange, keyOfState, keyOfTomb, L, LOG_RANGE_END, logKey, logPrefix, META_RANGE, parseIndexKey, seqOfLogKey, STATE_RANGE, stateKey, stateRange, streamOfLogKey, TOMB_RANGE } from './layout.js'
+import { AP, BOOTSTRAP_KEY, INDEX_RANGE, parseAnyIndexKey, CLOCK_KEY, GC, K, RM, indexRange, indexScanRange, keyOfState, keyOfTomb, L, LOG_RANGE_END, logKey, logPrefix, META_RANGE, parseIndexKey, seqOfLogKey, STATE_RANGE, stateKey, stateRange, streamOfLogKey, TOMB_RANGE } from './layout.js'
 
 export { parseIndexKey }
 
@@ -20,6 +20,10 @@ export interface ShardMeta {
   trimmed: Map<StreamId, number>
   /** Per stream: highest seq applied in this shard by a separate apply batch. */
   applied: Map<StreamId, number>
+  /** Sites removed from the deployment (membership.ts). */
+  removed: Set<string>
+  /** Bootstrap mark (bootstrap.ts): 0 installing, 1 installed, undefined never bootstrapped. */
+  bootstrap: number | undefined
 }
 
 /**
@@ -42,13 +46,15 @@ export class ShardStore {
 
   /** The meta records recovery needs (trimmed and applied marks, the clock's high-water mark). */
   async readMeta(): Promise<ShardMeta> {
-    const out: ShardMeta = { clock: 0, trimmed: new Map(), applied: new Map() }
+    const out: ShardMeta = { clock: 0, trimmed: new Map(), applied: new Map(), removed: new Set(), bootstrap: undefined }
     for await (const [k, v] of this.db.iterator(META_RANGE) as AsyncIterable<[string, Uint8Array]>) {
       const n = decodeUntrusted(v)
       invariant(typeof n === 'number', `corrupt meta record ${k}`)
       if (k === CLOCK_KEY) out.clock = Math.max(out.clock, n)
       else if (k.startsWith(GC)) out.trimmed.set(k.slice(GC.length), Math.max(out.trimmed.get(k.slice(GC.length)) ?? 0, n))
       else if (k.startsWith(AP)) out.applied.set(k.slice(AP.length), n)
+      else if (k.startsWith(RM)) out.removed.add(k.slice(RM.length))
+      else if (k === BOOTSTRAP_KEY) out.bootstrap = n
     }
     return out
   }
@@ -118,6 +124,17 @@ export class ShardStore {
     const perShard = Number.isFinite(limit) ? { ...range, reverse, limit } : { ...range, reverse }
     const it = this.db.keys(perShard)
     return { nextv: async (n) => (await it.nextv(n)) as string[], close: () => it.close() }
+  }
+
+  /** Up to `limit` keys with a stored state, in key order, strictly after `after` ('' = from the first). */
+  async stateKeysAfter(after: string, limit: number): Promise<string[]> {
+    const range = after === '' ? { gte: K } : { gt: stateKey(after) }
+    return ((await this.db.keys({ ...range, lt: 'k"', limit }).all()) as string[]).map(keyOfState)
+  }
+
+  /** Does the shard hold any key state? */
+  async hasStates(): Promise<boolean> {
+    return (await this.stateKeysAfter('', 1)).length > 0
   }
 
   /** Keys marked as holding a tombstone, at most `limit`. */

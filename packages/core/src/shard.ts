@@ -9,7 +9,7 @@ import type { Version } from './types.js'
 import { KEY_FILTER_SCAN_BATCH, MAX_ITEMS_PER_BATCH, MAX_QUEUED_ITEMS } from './limits.js'
 import { KeyFilter, TermFilter } from './key-filter.js'
 
-import { appliedKey, CLOCK_KEY, indexBase, indexKey, indexScanRange, logKey, logPrefix, stateKey, tombKey, trimmedKey } from './layout.js'
+import { appliedKey, BOOTSTRAP_KEY, CLOCK_KEY, DATA_RANGES, indexBase, indexKey, indexScanRange, logKey, logPrefix, removedKey, stateKey, tombKey, trimmedKey } from './layout.js'
 import { ShardStore } from './shard-store.js'
 
 // The shard is the only owner of its database and of the key layout (layout.ts): the site asks it
@@ -436,6 +436,38 @@ export class Shard extends ShardStore {
       return
     }
     t.resolve()
+  }
+
+  /** Record a removed member (membership.ts): a meta record of its own, durable before it counts. */
+  async markRemoved(site: string): Promise<void> {
+    await this.db.put(removedKey(site), encode(1), { sync: true } as never)
+  }
+
+  /**
+   * Bootstrap (bootstrap.ts): write snapshot states as they are (they are already merged results),
+   * with their tombstone marks. Only while the site is not serving (no queue, no readers).
+   */
+  async installStates(states: Array<[string, KeyState]>): Promise<void> {
+    invariant(!this.busy, 'installStates on a busy shard')
+    const batch = this.db.batch()
+    for (const [k, st] of states) {
+      batch.put(stateKey(k), encode(stateToWire(st)))
+      if (st.some((x) => x.value === undefined)) batch.put(tombKey(k), EMPTY)
+      else batch.del(tombKey(k))
+      this.cache.delete(k)
+    }
+    await batch.write({ sync: this.host.fsync } as never)
+  }
+
+  /** Bootstrap cut short by a crash: drop every key state, tombstone mark and index record. */
+  async clearData(): Promise<void> {
+    for (const r of DATA_RANGES) await this.db.clear(r)
+    this.cache.clear()
+  }
+
+  /** The bootstrap mark (see layout.ts): written durably. */
+  async markBootstrap(n: number): Promise<void> {
+    await this.db.put(BOOTSTRAP_KEY, encode(n), { sync: true } as never)
   }
 
   /** Stop taking work and close the database. */

@@ -9,6 +9,9 @@ import { CLOSE_DRAIN_MS, COLLECT_EVERY_BEATS, IDLE_TIMEOUT_MS_DEFAULT, RECOVER_I
 import type { NetworkAdapter } from './network.js'
 import { openShardDbs } from './open.js'
 import { validateOptions, type ValidOptions } from './options.js'
+import { BootstrapClient, needsBootstrap, runBootstrap } from './bootstrap.js'
+import { BootstrapSource } from './bootstrap-source.js'
+import { Membership } from './membership.js'
 import { Replication } from './replication.js'
 import { Scans } from './scan.js'
 import { SessionImpl } from './session.js'
@@ -59,6 +62,7 @@ class SiteImpl implements Site {
   private readonly replication: Replication
   private readonly stability: Stability
   private readonly scans: Scans
+  private readonly membership: Membership
   private closed = false
   private failed: Error | undefined
   private readonly failureListeners = new Set<(err: Error) => void>()
@@ -104,7 +108,19 @@ class SiteImpl implements Site {
       this.streams,
       this.shards,
     )
-    this.stability = new Stability({ siteId: this.id, network: this.network, clock: this.clock, peerView: (site) => this.replication.peerView(site) }, this.streams, this.shards)
+    this.membership = new Membership({
+      siteId: this.id,
+      network: this.network,
+      log: this.log,
+      shard: this.shards[0]!,
+      broadcast: (f) => this.replication.broadcast(f),
+      send: (peer, f) => void this.replication.sendTo(peer, f),
+    })
+    this.stability = new Stability(
+      { siteId: this.id, network: this.network, clock: this.clock, peerView: (site) => this.replication.peerView(site), isRemoved: (site) => this.membership.isRemoved(site), isExpired: (site) => this.replication.expired(site) },
+      this.streams,
+      this.shards,
+    )
     this.replication = new Replication(
       {
         siteId: this.id,
@@ -116,6 +132,18 @@ class SiteImpl implements Site {
         shardCount: this.shards.length,
         recoveryTimeoutMs: o.recoveryTimeoutMs,
         ttlRules: this.ttlRules,
+        membership: this.membership,
+        offlineHorizonMs: o.offlineHorizonMs,
+        bootstrapSource: new BootstrapSource(
+          {
+            log: this.log,
+            maxFrameBytes: this.network?.maxFrameBytes,
+            appliedVector: () => [...this.streams.values()].filter((s) => s.av > 0).map((s) => [s.id, s.av] as [string, number]),
+            readStates: (keys) => this.readStates(keys),
+            send: (peer, f) => this.replication.sendTo(peer, f),
+          },
+          this.shards,
+        ),
         closed: () => this.closed,
         failed: () => this.failed !== undefined,
         fail: (e) => this.fail(e),
@@ -140,6 +168,7 @@ class SiteImpl implements Site {
   // ---------------------------------------------------------------- recovery
 
   async recover(): Promise<void> {
+    await this.membership.load()
     for (const entry of await this.streams.recover(this.clock, this.o.maxValueBytes)) this.applier.addLocal(entry)
     if (this.applier.busy || [...this.streams.values()].some((s) => s.next <= s.rv)) {
       this.applier.kickApply()
@@ -148,10 +177,25 @@ class SiteImpl implements Site {
   }
 
   async join(): Promise<void> {
+    if (this.o.bootstrap === undefined && (await this.shards[0]!.readMeta()).bootstrap === 0) {
+      // Half a snapshot is no causal cut: never serve it.
+      throw new CausewayError('BOOTSTRAP_FAILED', `site ${this.id} holds an unfinished bootstrap: reopen it with the bootstrap option`)
+    }
     if (!this.o.network) return
+    if (this.o.bootstrap !== undefined && (await needsBootstrap(this.shards, this.streams))) return this.joinByBootstrap(this.o.network, this.o.bootstrap)
     await this.o.network.start(this.id, this.replication)
+    this.startHeartbeat()
+  }
+
+  private startHeartbeat(): void {
     // Not keepAlive: heartbeats alone never hold a process open.
     this.heartbeat = this.o.timers.every(this.o.heartbeatMs, () => this.onHeartbeat())
+  }
+
+  /** Copy a snapshot from `source` (bootstrap.ts), then replicate from its vector. */
+  private joinByBootstrap(network: NetworkAdapter, source: string): Promise<void> {
+    const host = { siteId: this.id, log: this.log, wall: this.wall, network, source, deadlineMs: this.wall.nowMs() + this.o.bootstrapTimeoutMs, maxValueBytes: this.o.maxValueBytes, clock: this.clock, shards: this.shards, streams: this.streams, closed: () => this.closed }
+    return runBootstrap(new BootstrapClient(host, this.replication), () => this.startHeartbeat())
   }
 
   // ---------------------------------------------------------------- local writes
@@ -329,6 +373,11 @@ class SiteImpl implements Site {
   async gc(): Promise<void> {
     this.checkOpen()
     await this.stability.collectTombstones()
+  }
+
+  async removeMember(id: string): Promise<void> {
+    this.checkOpen()
+    await this.membership.remove(id)
   }
 
   conflictMode(key: string): ConflictMode {

@@ -14,6 +14,10 @@ export interface StabilityHost {
   readonly clock: LamportClock
   /** What a peer is known to hold (replication). */
   peerView(site: string): PeerView | undefined
+  /** Removed members (membership.ts) hold nothing back. */
+  isRemoved?(site: string): boolean
+  /** Peers silent past offlineHorizonMs no longer hold back trimming. */
+  isExpired?(site: string): boolean
 }
 
 /**
@@ -60,9 +64,12 @@ export class Stability {
     for (const s of this.streams.values()) {
       this.members.add(s.origin)
       if (s.av > 0) av.set(s.id, s.av)
-      if (s.origin === this.host.siteId && s.av > 0) heads.set(s.id, s.av)
+      // A removed site's heads are what live sites applied of it: its writes that can still arrive.
+      if ((s.origin === this.host.siteId || this.host.isRemoved?.(s.origin)) && s.av > 0) heads.set(s.id, s.av)
     }
-    this.tree.tick(av, heads, this.members)
+    // Removed sites report no more: stability no longer waits for them.
+    const live = [...this.members].filter((m) => !this.host.isRemoved?.(m))
+    this.tree.tick(av, heads, live)
   }
 
   /** For status and tests. */
@@ -97,9 +104,9 @@ export class Stability {
     for (const s of this.streams.values()) {
       let floor = s.av
       for (const c of cfgs) {
-        if (!c.send || c.site === s.origin) continue
+        if (!c.send || c.site === s.origin || this.host.isRemoved?.(c.site)) continue
         const p = this.host.peerView(c.site)
-        if (p?.neverAccepts) continue
+        if (p?.neverAccepts || this.host.isExpired?.(c.site)) continue
         floor = Math.min(floor, p?.known.get(s.id) ?? 0)
       }
       if (floor - s.gc < TRIM_MIN_ENTRIES) continue

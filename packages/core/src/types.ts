@@ -10,7 +10,7 @@ export type Entry = {
   siblings?: Array<{ value: Value; version: Version }>
 }
 
-export type PeerState = 'connected' | 'synchronizing' | 'disconnected' | 'unknown'
+export type PeerState = 'connected' | 'synchronizing' | 'disconnected' | 'unknown' | 'removed' | 'expired'
 
 export type SiteStatus = {
   id: string

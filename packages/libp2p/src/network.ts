@@ -5,9 +5,9 @@ import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { CausewayError, isSiteId } from '@causeway/core'
-import type { Logger, NetworkAdapter, NetworkHandler, PeerConfig } from '@causeway/core'
+import type { AddPeerOptions, Logger, NetworkAdapter, NetworkHandler, PeerConfig } from '@causeway/core'
 import type { Connection, ConnectionGater, ConnectionProtector, Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { encodeFrame, FrameDecoder } from './frame.js'
@@ -37,6 +37,10 @@ export interface Libp2pNetwork extends NetworkAdapter {
   readonly addrs: string[]
   /** The frame size cap: send() throws INVALID_FRAME above it. */
   readonly maxFrameBytes: number
+  /** Allow and dial a peer at run time (addrs ending with /p2p/<peerId>, or a peerId: it dials us). Emulated latency 0. */
+  addPeer(peer: AddPeerOptions): void
+  /** Forget a peer: its streams and connection close; it is no longer dialed nor accepted. */
+  removePeer(site: string): void
 }
 
 type ChannelState = 'hello' | 'active' | 'dead'
@@ -163,13 +167,13 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
   private readonly byPeerId = new Map<string, PeerState>()
   private readonly abort = new AbortController()
   /** Built once: the engine looks peers up on every frame, so peers() must not allocate. */
-  private readonly peerConfigs: readonly PeerConfig[]
+  private peerConfigs: readonly PeerConfig[]
   private siteId: string | undefined
   private handler: NetworkHandler | undefined
   private stopped = false
   private stopPromise: Promise<void> | undefined
 
-  constructor(node: Libp2p, opts: ResolvedOptions, peerId: string) {
+  constructor(node: Libp2p, opts: ResolvedOptions, peerId: string, private readonly allowed: Set<string>) {
     this.node = node
     this.opts = opts
     this.log = opts.logger
@@ -184,7 +188,54 @@ class Libp2pNetworkImpl implements Libp2pNetwork {
       this.bySite.set(p.site, st)
       this.byPeerId.set(p.peerId, st)
     }
-    this.peerConfigs = Object.freeze(opts.peers.map((p) => Object.freeze({ site: p.site, send: p.send, receive: p.receive })))
+    this.peerConfigs = this.buildPeerConfigs()
+  }
+
+  private buildPeerConfigs(): readonly PeerConfig[] {
+    return Object.freeze([...this.bySite.values()].map((p) => Object.freeze({ site: p.site, send: p.send, receive: p.receive })))
+  }
+
+  // ---- run-time membership --------------------------------------------------------------------
+
+  addPeer(p: AddPeerOptions): void {
+    if (this.stopped) throw new CausewayError('CLOSED', 'libp2p network is stopped')
+    // The same validation as the peers option, one entry at a time.
+    const { peers } = resolveOptions({ peers: [p] })
+    const r = peers[0]!
+    if (r.site === this.siteId || r.peerId === this.peerId) throw new CausewayError('INVALID_OPTIONS', 'a site cannot add itself as a peer')
+    const other = this.byPeerId.get(r.peerId)
+    if (other !== undefined && other.site !== r.site) throw new CausewayError('INVALID_OPTIONS', `PeerId ${r.peerId} is already configured for site "${other.site}"`)
+    const cur = this.bySite.get(r.site)
+    if (cur !== undefined && cur.peerId !== r.peerId) this.removePeer(r.site)
+    const existing = this.bySite.get(r.site)
+    if (existing !== undefined) {
+      // Known already: new directions and addresses, same connection.
+      existing.send = r.send
+      existing.receive = r.receive
+      if (r.addrs.length > 0) existing.addrs = r.addrs
+    } else {
+      const st: PeerState = { ...r, latencyMs: 0, active: undefined, pending: new Set(), dialing: false, dialTimer: undefined, backoffMs: this.opts.dialIntervalMs, needDrain: false }
+      this.bySite.set(r.site, st)
+      this.byPeerId.set(r.peerId, st)
+      this.allowed.add(r.peerId)
+      if (this.handler !== undefined) this.scheduleDial(st, 0)
+    }
+    this.peerConfigs = this.buildPeerConfigs()
+  }
+
+  removePeer(site: string): void {
+    const peer = this.bySite.get(site)
+    if (peer === undefined) return
+    this.bySite.delete(site)
+    this.byPeerId.delete(peer.peerId)
+    this.allowed.delete(peer.peerId)
+    this.peerConfigs = this.buildPeerConfigs()
+    if (peer.dialTimer !== undefined) clearTimeout(peer.dialTimer)
+    peer.dialTimer = undefined
+    for (const ch of [...peer.pending]) this.kill(ch, 'peer removed', false)
+    if (peer.active !== undefined) this.kill(peer.active, 'peer removed', false)
+    // Close the connection itself too: the gater refuses it from now on.
+    void this.node.hangUp(peerIdFromString(peer.peerId)).catch(() => {})
   }
 
   // ---- NetworkAdapter -------------------------------------------------------------------------
@@ -564,5 +615,5 @@ export async function createLibp2pNetwork(options: Libp2pNetworkOptions, interna
     }
     throw new CausewayError('INVALID_OPTIONS', `cannot start libp2p on ${opts.listen.join(', ')}: ${msg}`, { cause: err })
   }
-  return new Libp2pNetworkImpl(node, opts, peerId)
+  return new Libp2pNetworkImpl(node, opts, peerId, allowed)
 }
