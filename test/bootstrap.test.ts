@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryLevel } from 'memory-level'
 import { openSite, type Entry, type ShardDb, type Site, type StorageFactory } from 'causeway'
 import { createSimNetwork, type SimAdapter } from '@causeway/sim'
-import { checkHistory, createHistory } from './checker/index.js'
+import { checkHistory, createHistory } from '@causeway/checker'
 import { eventually } from './helpers.js'
 
 const cleanups: Array<() => Promise<unknown>> = []

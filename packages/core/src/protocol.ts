@@ -91,9 +91,9 @@ function bad(what: string): CausewayError {
 
 /** Decode and validate a frame from a peer. Throws INVALID_FRAME; never returns a half-checked frame. */
 export function decodeFrame(bytes: Uint8Array): Frame {
-  // Cheap checks first: every frame is a fixarray of 2 to 7 items.
+  // Cheap checks first: every frame is a fixarray of 2 to 15 items.
   const b0 = bytes.length < 2 ? 0 : bytes[0]!
-  if (b0 < 0x92 || b0 > 0x97) throw bad('shape')
+  if (b0 < 0x92 || b0 > 0x9f) throw bad('shape')
   const x = decodeUntrusted(bytes)
   if (!Array.isArray(x) || x.length === 0) throw bad('shape')
   switch (x[0]) {

@@ -451,6 +451,7 @@ export class Shard extends ShardStore {
     invariant(!this.busy, 'installStates on a busy shard')
     const batch = this.db.batch()
     for (const [k, st] of states) {
+      this.filter.add(k) // before the write: reads must not skip an installed key
       batch.put(stateKey(k), encode(stateToWire(st)))
       if (st.some((x) => x.value === undefined)) batch.put(tombKey(k), EMPTY)
       else batch.del(tombKey(k))
