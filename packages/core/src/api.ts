@@ -1,6 +1,6 @@
 import type { AbstractLevel } from 'abstract-level'
 import type { NetworkAdapter } from './network.js'
-import type { Clock, ConflictMode, ConflictOption, Durability, Entry, SiteStatus, Value, Version } from './types.js'
+import type { Clock, ConflictMode, ConflictOption, Durability, Entry, ScopesOption, SiteStatus, Value, Version } from './types.js'
 
 /** A LevelDB-like database holding one shard: string keys, binary values. */
 export type ShardDb = AbstractLevel<string | Uint8Array, string, Uint8Array>
@@ -31,6 +31,12 @@ export interface OpenSiteOptions {
   dir?: string
   shards?: number
   conflicts?: ConflictOption
+  /**
+   * Replication scopes: key prefix -> member site ids (longest prefix wins). A scoped key lives only
+   * at its scope's members; other sites refuse its writes and local reads with OUT_OF_SCOPE. Must be
+   * the same at every site, like `conflicts` (a peer configured otherwise is 'incompatible').
+   */
+  scopes?: ScopesOption
   durability?: Durability
   network?: NetworkAdapter
   /** Max encoded value size in bytes (default 1 MiB). */

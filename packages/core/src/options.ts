@@ -1,6 +1,8 @@
 import type { Logger, OpenSiteOptions } from './api.js'
 import { systemClock } from './clock.js'
 import { validateConflicts, type Resolver } from './conflict.js'
+import { configDigest } from './config.js'
+import { validateScopes, type Scopes } from './scopes.js'
 import { CausewayError } from './errors.js'
 import { isSiteId, SITE_ID_RE } from './ids.js'
 import {
@@ -41,6 +43,9 @@ export interface ValidOptions {
   ttl: Record<string, number>
   maxClockSkewMs: number
   recoveryTimeoutMs: number
+  scopes: Scopes
+  /** Digest of `conflicts` and `scopes` (config.ts), compared with every peer at hello. */
+  configDigest: string
 }
 
 export function validateOptions(o: unknown): ValidOptions {
@@ -71,6 +76,7 @@ export function validateOptions(o: unknown): ValidOptions {
   const heartbeatMs = x.heartbeatMs ?? HEARTBEAT_MS_DEFAULT
   if (typeof heartbeatMs !== 'number' || !(heartbeatMs >= HEARTBEAT_MS_MIN)) bad(`heartbeatMs must be >= ${HEARTBEAT_MS_MIN}`)
   const resolver: Resolver = validateConflicts(x.conflicts)
+  const scopes = validateScopes(x.scopes)
   if (x.clock !== undefined && typeof x.clock?.nowMs !== 'function') bad('clock must have nowMs()')
   const ttl = x.ttl ?? {}
   if (typeof ttl !== 'object' || ttl === null) bad('ttl must be an object of prefix -> ms')
@@ -95,5 +101,7 @@ export function validateOptions(o: unknown): ValidOptions {
     ttl,
     maxClockSkewMs,
     recoveryTimeoutMs,
+    scopes,
+    configDigest: configDigest(x.conflicts, scopes),
   }
 }

@@ -1,5 +1,6 @@
 import { decodeUntrusted, encode } from './codec.js'
 import { isSeq, isStreamId, type StreamId } from './context.js'
+import { CONFIG_DIGEST_RE } from './config.js'
 import { CausewayError } from './errors.js'
 
 /** Replication protocol version carried in every hello; a peer with another version is refused. */
@@ -21,7 +22,7 @@ export type Report = { site: string; epoch: number; av: Vector }
  *   applied-vector reports of sites (mine and relayed ones, newest epoch wins) for causal stability.
  */
 export type Frame =
-  | { t: 'hello'; v: number; site: string; accepts: boolean; sends: boolean; rv: Vector; ups: string[] }
+  | { t: 'hello'; v: number; site: string; accepts: boolean; sends: boolean; rv: Vector; ups: string[]; cfg?: string }
   | { t: 'writes'; e: Uint8Array[] }
   | { t: 'ack'; rv: Vector }
   | { t: 'nack'; stream: StreamId; have: number }
@@ -34,7 +35,7 @@ const SITE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 export function encodeFrame(f: Frame): Uint8Array {
   switch (f.t) {
     case 'hello':
-      return encode([0, f.v, f.site, f.accepts, f.sends, f.rv, f.ups])
+      return encode(f.cfg === undefined ? [0, f.v, f.site, f.accepts, f.sends, f.rv, f.ups] : [0, f.v, f.site, f.accepts, f.sends, f.rv, f.ups, f.cfg])
     case 'writes':
       return encode([1, f.e])
     case 'ack':
@@ -74,8 +75,12 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   if (!Array.isArray(x) || x.length === 0) throw bad('shape')
   switch (x[0]) {
     case 0: {
-      if (x.length !== 7 || typeof x[1] !== 'number' || typeof x[2] !== 'string' || !SITE_RE.test(x[2]) || typeof x[3] !== 'boolean' || typeof x[4] !== 'boolean') throw bad('hello')
-      return { t: 'hello', v: x[1], site: x[2], accepts: x[3], sends: x[4], rv: vector(x[5]), ups: sites(x[6]) }
+      if ((x.length !== 7 && x.length !== 8) || typeof x[1] !== 'number' || typeof x[2] !== 'string' || !SITE_RE.test(x[2]) || typeof x[3] !== 'boolean' || typeof x[4] !== 'boolean') throw bad('hello')
+      // cfg: the configuration digest (config.ts); absent from older peers, which are then refused as incompatible.
+      if (x.length === 8 && (typeof x[7] !== 'string' || !CONFIG_DIGEST_RE.test(x[7]))) throw bad('hello config digest')
+      const hello: Frame = { t: 'hello', v: x[1], site: x[2], accepts: x[3], sends: x[4], rv: vector(x[5]), ups: sites(x[6]) }
+      if (x.length === 8) hello.cfg = x[7] as string
+      return hello
     }
     case 1: {
       if (x.length !== 2 || !Array.isArray(x[1]) || x[1].length > MAX_FRAME_ENTRIES) throw bad('writes')

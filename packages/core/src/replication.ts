@@ -13,6 +13,8 @@ import { type PeerLink } from './peer-link.js'
 import { Sender } from './sender.js'
 import type { StreamState, Streams } from './streams.js'
 import type { Clock, PeerState, SiteStatus } from './types.js'
+import { digestMismatch } from './config.js'
+import type { Scopes } from './scopes.js'
 
 /**
  * The peer protocol: one link per configured peer (hello, beats, acks, nacks), receiving writes
@@ -46,6 +48,9 @@ export interface ReplicationHost {
   readonly recoveryTimeoutMs: number
   /** ttl rules, longest prefix first. */
   readonly ttlRules: ReadonlyArray<[string, number]>
+  /** Digest of conflicts + scopes (config.ts), carried in hello. */
+  readonly configDigest: string
+  readonly scopes: Scopes
   closed(): boolean
   failed(): boolean
   fail(e: unknown): void
@@ -175,7 +180,7 @@ export class Replication implements NetworkHandler {
     p.cursor.clear()
     p.everSeen = true
     p.lastSeenAt = this.host.wall.nowMs()
-    this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.host.siteId, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.upstreams() })
+    this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.host.siteId, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.upstreams(), cfg: this.host.configDigest })
     this.broadcastBeat()
   }
 
@@ -235,12 +240,15 @@ export class Replication implements NetworkHandler {
       this.badInput(p, 'frame', (e as Error).message)
       return
     }
+    // A peer configured otherwise exchanges nothing with us but hellos (its next one may agree).
+    if (p.incompatible !== undefined && f.t !== 'hello') return
     switch (f.t) {
       case 'hello':
         if (f.v !== PROTOCOL_VERSION || f.site !== peer) {
           this.host.log.warn({ peer, site: f.site, version: f.v }, 'hello from an unexpected site or protocol version: ignored')
           return
         }
+        if (this.refuseIncompatible(p, f.cfg)) return
         p.helloIn = true
         p.theirAccepts = f.accepts
         p.theirSends = f.sends
@@ -304,6 +312,20 @@ export class Replication implements NetworkHandler {
         return
       }
     }
+  }
+
+  /** Configuration agreement: refuse a peer whose conflicts/scopes digest differs (logged once per reason). */
+  private refuseIncompatible(p: PeerLink, theirs: string | undefined): boolean {
+    const reason = digestMismatch(this.host.configDigest, theirs)
+    if (reason === undefined) {
+      p.incompatible = undefined
+      return false
+    }
+    if (p.incompatible !== reason) this.host.log.error({ peer: p.id, reason }, 'peer refused: its configuration differs from this site\'s; no writes are exchanged with it')
+    p.incompatible = reason
+    p.helloIn = false
+    p.cursor.clear()
+    return true
   }
 
   private async receiveWrites(p: PeerLink, raw: Uint8Array[]): Promise<void> {
@@ -429,13 +451,15 @@ export class Replication implements NetworkHandler {
           }
         }
         let state: PeerState = 'unknown'
-        if (p?.up) {
+        if (p?.incompatible !== undefined) state = 'incompatible'
+        else if (p?.up) {
           let behind = false
           for (const [sid, q] of p.known) if ((this.streams.get(sid)?.rv ?? 0) < q && c.receive && sid.slice(0, sid.indexOf('/')) !== this.host.siteId) behind = true
           state = pendingOut > 0 || behind || !p.helloIn ? 'synchronizing' : 'connected'
         } else if (p?.everSeen) state = 'disconnected'
         const out: SiteStatus['peers'][number] = { id: c.site, state, pendingOut }
         if (p?.everSeen) out.lastSeenMs = Math.max(0, now - p.lastSeenAt)
+        if (p?.incompatible !== undefined) out.reason = p.incompatible
         return out
       }),
       pendingIn,

@@ -110,6 +110,8 @@ class SiteImpl implements Site {
         shardCount: this.shards.length,
         recoveryTimeoutMs: o.recoveryTimeoutMs,
         ttlRules: this.ttlRules,
+        configDigest: o.configDigest,
+        scopes: o.scopes,
         closed: () => this.closed,
         failed: () => this.failed !== undefined,
         fail: (e) => this.fail(e),
