@@ -88,11 +88,23 @@ export interface SessionOptions {
 /** One operation of an atomic multi-key write (write-only transaction). */
 export type WriteOp = { key: string; value: Value } | { key: string; delete: true }
 
+/** Options of a read. */
+export interface ReadOptions {
+  /**
+   * Read keys this site does not hold (outside its scopes) from a member site, which answers once
+   * everything this session has seen is visible there. Later operations of the session see
+   * everything the value depended on (they wait for it, like a continued session).
+   */
+  remote?: boolean
+  /** How long a remote read waits for a member's answer (default 2000 ms); then UNAVAILABLE. */
+  waitMs?: number
+}
+
 export interface Session {
   put(key: string, value: Value): Promise<Version>
-  get(key: string): Promise<Entry | undefined>
+  get(key: string, options?: ReadOptions): Promise<Entry | undefined>
   delete(key: string): Promise<Version>
-  getMany(keys: Iterable<string>): Promise<Map<string, Entry>>
+  getMany(keys: Iterable<string>, options?: ReadOptions): Promise<Map<string, Entry>>
   /**
    * Atomic multi-key write (Eiger-style write-only transaction): at every site, all of the ops
    * become visible together or none does. All ops share one version. Keys must be distinct.

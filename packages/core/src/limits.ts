@@ -99,3 +99,12 @@ export const RECOVER_IDLE_TIMEOUT_MS = 60_000
 export const CLOSE_DRAIN_MS = 10_000
 /** Polling step of idle() and close(). */
 export const POLL_MS = 2
+
+// ---------------------------------------------------------------- remote reads (remote-read.ts)
+/** Remote reads this site waits for answers to at once. */
+export const MAX_PENDING_REMOTE_READS = 4096
+/** Remote reads one peer may have this site serve at once (beyond: answered unavailable). */
+export const MAX_REMOTE_READS_SERVED_PER_PEER = 64
+export { MAX_REMOTE_READ_KEYS, MAX_REMOTE_READ_WAIT_MS } from './protocol.js'
+/** How long a remote read waits for a member's answer unless told (ReadOptions.waitMs). */
+export const REMOTE_READ_WAIT_MS_DEFAULT = 2000

@@ -1,4 +1,4 @@
-import { decodeUntrusted, encode } from './codec.js'
+import { assertKey, decodeUntrusted, encode } from './codec.js'
 import { isSeq, isStreamId, type StreamId } from './context.js'
 import { CONFIG_DIGEST_RE } from './config.js'
 import { CausewayError } from './errors.js'
@@ -28,8 +28,18 @@ export type Frame =
   | { t: 'nack'; stream: StreamId; have: number }
   | { t: 'beat'; rv: Vector; ups: string[]; reports: Report[] }
   | { t: 'pull'; stream: StreamId; have: number }
+  // Remote reads (remote-read.ts): read `keys` once `deps` are visible at the member (within waitMs).
+  | { t: 'read'; id: number; keys: string[]; deps: Array<[StreamId, number]>; waitMs: number }
+  // The answer: status 0 = states follow (key -> siblings as stored), 1 = unavailable, 2 = too large.
+  | { t: 'read-res'; id: number; status: 0 | 1 | 2; states: Array<[string, WireSibling[]]> }
 
 export const MAX_FRAME_ENTRIES = 4096
+/** Keys in one remote read request. */
+export const MAX_REMOTE_READ_KEYS = 1024
+/** Longest wait a remote read may ask of a member. */
+export const MAX_REMOTE_READ_WAIT_MS = 600_000
+/** A stored sibling: [time, site, stream, seq, value or null (tombstone)] (conflict.ts stateToWire). */
+export type WireSibling = [number, string, StreamId, number, Uint8Array | null]
 const SITE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 
 export function encodeFrame(f: Frame): Uint8Array {
@@ -46,6 +56,10 @@ export function encodeFrame(f: Frame): Uint8Array {
       return encode([4, f.rv, f.ups, f.reports.map((r) => [r.site, r.epoch, r.av])])
     case 'pull':
       return encode([5, f.stream, f.have])
+    case 'read':
+      return encode([10, f.id, f.keys, f.deps, f.waitMs])
+    case 'read-res':
+      return encode([11, f.id, f.status, f.states])
   }
 }
 
@@ -63,6 +77,20 @@ function sites(x: unknown): string[] {
   if (!Array.isArray(x) || x.length > 10_000) throw bad('site list')
   for (const s of x) if (typeof s !== 'string' || !SITE_RE.test(s)) throw bad('site id')
   return x as string[]
+}
+
+function isReqId(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+}
+
+function isKey(k: unknown): k is string {
+  if (typeof k !== 'string') return false
+  try {
+    assertKey(k)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function bad(what: string): CausewayError {
@@ -107,6 +135,31 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     case 5:
       if (x.length !== 3 || !isStreamId(x[1]) || !(x[2] === 0 || isSeq(x[2]))) throw bad('pull')
       return { t: 'pull', stream: x[1], have: x[2] as number }
+    case 10: {
+      if (x.length !== 5 || !isReqId(x[1]) || !Array.isArray(x[2]) || x[2].length === 0 || x[2].length > MAX_REMOTE_READ_KEYS) throw bad('read')
+      for (const k of x[2]) if (!isKey(k)) throw bad('read key')
+      if (!Number.isSafeInteger(x[4]) || (x[4] as number) < 0 || (x[4] as number) > MAX_REMOTE_READ_WAIT_MS) throw bad('read waitMs')
+      const deps = vector(x[3])
+      if (deps.some(([, q]) => q === 0)) throw bad('read dep')
+      return { t: 'read', id: x[1], keys: x[2] as string[], deps, waitMs: x[4] as number }
+    }
+    case 11: {
+      if (x.length !== 4 || !isReqId(x[1]) || (x[2] !== 0 && x[2] !== 1 && x[2] !== 2) || !Array.isArray(x[3]) || x[3].length > MAX_REMOTE_READ_KEYS) throw bad('read-res')
+      if (x[2] !== 0 && x[3].length !== 0) throw bad('read-res states')
+      const states: Array<[string, WireSibling[]]> = []
+      for (const e of x[3] as unknown[]) {
+        if (!Array.isArray(e) || e.length !== 2 || !isKey(e[0]) || !Array.isArray(e[1]) || e[1].length > 4096) throw bad('read-res state')
+        const sibs: WireSibling[] = []
+        for (const r of e[1] as unknown[]) {
+          if (!Array.isArray(r) || r.length !== 5 || !Number.isSafeInteger(r[0]) || (r[0] as number) < 0 || typeof r[1] !== 'string' || !SITE_RE.test(r[1]) || !isStreamId(r[2]) || !isSeq(r[3])) throw bad('read-res sibling')
+          if (r[4] !== null && !(r[4] instanceof Uint8Array)) throw bad('read-res value')
+          if ((r[2] as string).slice(0, (r[2] as string).indexOf('/')) !== r[1]) throw bad('read-res sibling origin')
+          sibs.push([r[0] as number, r[1], r[2] as StreamId, r[3] as number, r[4] as Uint8Array | null])
+        }
+        states.push([e[0] as string, sibs])
+      }
+      return { t: 'read-res', id: x[1], status: x[2], states }
+    }
     default:
       throw bad('type')
   }

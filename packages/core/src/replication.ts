@@ -1,10 +1,13 @@
 import type { Logger } from './api.js'
-import type { StreamId } from './context.js'
+import type { Dot, StreamId } from './context.js'
+import type { KeyState } from './conflict.js'
+import { RemoteReads } from './remote-read.js'
 import { decodeValue } from './codec.js'
-import { decodeEntry, type WriteEntry } from './entry.js'
+import { decodeEntry, encodeEntry, type WriteEntry } from './entry.js'
+import { decodeStubRun, isStubRun } from './stub.js'
 import { CausewayError } from './errors.js'
 import type { LamportClock } from './clock.js'
-import { BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, PEER_WARN_INTERVAL_MS } from './limits.js'
+import { FRAME_BYTES, FRAME_OVERHEAD_BYTES, BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, PEER_WARN_INTERVAL_MS } from './limits.js'
 import { OwnRecovery } from './own-recovery.js'
 import { RateLimitedLog } from './ratelog.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
@@ -51,6 +54,8 @@ export interface ReplicationHost {
   /** Digest of conflicts + scopes (config.ts), carried in hello. */
   readonly configDigest: string
   readonly scopes: Scopes
+  waitForDeps(deps: Dot[], waitMs: number): Promise<boolean>
+  readStates(keys: string[]): Promise<Map<string, KeyState>>
   closed(): boolean
   failed(): boolean
   fail(e: unknown): void
@@ -64,6 +69,8 @@ export class Replication implements NetworkHandler {
   /** Warnings about what peers send, rate-limited per peer and reason. */
   private readonly peerLog: RateLimitedLog
   readonly recovery: OwnRecovery
+  /** Remote reads of keys held at other sites (remote-read.ts). */
+  readonly remote: RemoteReads
 
   constructor(
     private readonly host: ReplicationHost,
@@ -71,6 +78,23 @@ export class Replication implements NetworkHandler {
     private readonly gossip: Gossip,
   ) {
     this.sender = new Sender(host, streams, this.peers, (peer) => this.peerConfig(peer), (p, f) => this.send(p, f))
+    this.remote = new RemoteReads({
+      siteId: host.siteId,
+      scopes: host.scopes,
+      log: host.log,
+      frameBytes: () => Math.min(FRAME_BYTES, Math.max(FRAME_OVERHEAD_BYTES, (host.network?.maxFrameBytes ?? Infinity) - FRAME_OVERHEAD_BYTES)),
+      reachable: (site) => {
+        const p = this.peers.get(site)
+        return p !== undefined && p.up && p.helloIn && p.incompatible === undefined
+      },
+      send: (site, f) => {
+        const p = this.peers.get(site)
+        return p !== undefined && this.send(p, f)
+      },
+      admits: (t) => host.clock.admits(t),
+      waitForDeps: (deps, ms) => host.waitForDeps(deps, ms),
+      readStates: (keys) => host.readStates(keys),
+    })
     this.peerLog = new RateLimitedLog(host.log, host.wall, PEER_WARN_INTERVAL_MS)
     this.recovery = new OwnRecovery(
       {
@@ -289,6 +313,13 @@ export class Replication implements NetworkHandler {
         void this.sender.pump(p)
         return
       }
+      case 'read':
+        if (!p.helloIn) return
+        void this.remote.onRequest(peer, f)
+        return
+      case 'read-res':
+        this.remote.onResponse(peer, f)
+        return
       case 'nack': {
         p.known.set(f.stream, f.have)
         p.cursor.set(f.stream, f.have)
@@ -333,23 +364,47 @@ export class Replication implements NetworkHandler {
     const groups = new Map<StreamState, Array<{ seq: number; bytes: Uint8Array; time: number; entry: WriteEntry }>>()
     const nacked = new Set<StreamId>()
     const refused = new Set<StreamId>()
-    for (const bytes of raw) {
-      let entry: WriteEntry
+    for (const rawBytes of raw) {
+      let decoded: Array<{ entry: WriteEntry; bytes: Uint8Array }>
       try {
-        if (bytes.length > MAX_ENTRY_BYTES) throw new CausewayError('INVALID_FRAME', 'entry too large')
-        entry = decodeEntry(bytes, this.host.maxValueBytes)
-        // The one validation of a replicated value: reads trust what the site stored.
-        for (const op of entry.ops) if (op.value !== undefined) decodeValue(op.value)
+        if (rawBytes.length > MAX_ENTRY_BYTES) throw new CausewayError('INVALID_FRAME', 'entry too large')
+        if (isStubRun(rawBytes)) decoded = decodeStubRun(rawBytes).map((e) => ({ entry: e, bytes: encodeEntry(e) }))
+        else {
+          const entry = decodeEntry(rawBytes, this.host.maxValueBytes)
+          // The one validation of a replicated value: reads trust what the site stored.
+          for (const op of entry.ops) if (op.value !== undefined) decodeValue(op.value)
+          decoded = [{ entry, bytes: rawBytes }]
+        }
       } catch (e) {
         this.badInput(p, 'entry', (e as Error).message)
         continue
       }
+      for (const d of decoded) {
+      let { entry, bytes } = d
       // Our own stream: we are its source of truth, unless we are fetching entries we lost.
       if (entry.site === this.host.siteId && !this.streams.get(entry.stream)?.recovery) continue
       if (refused.has(entry.stream)) continue
       if ((p.known.get(entry.stream) ?? 0) < entry.seq) p.known.set(entry.stream, entry.seq)
       const s = this.streams.stream(entry.stream)
       if (entry.seq <= s.accepted) continue // duplicate (relays make these normal)
+      if (entry.holders?.includes(this.host.siteId)) {
+        // A stub of a write this site must hold in full (relayed by a non-member): never take it in
+        // place of the write. The stream waits for a member's copy; asked for again at heartbeats.
+        refused.add(s.id)
+        p.deferred.add(s.id)
+        p.known.set(s.id, s.accepted)
+        this.peerLog.warn(p.id, 'scope-stub', { stream: s.id, seq: entry.seq }, 'a peer relays only a stub of a write in one of our scopes: waiting for a member to send it')
+        continue
+      }
+      if (entry.ops.length > 0 && !this.host.scopes.empty) {
+        const holders = this.host.scopes.holdersOf(entry.ops.map((o) => o.key))
+        if (holders !== undefined && !holders.includes(this.host.siteId)) {
+          // A peer sent a write of a scope we are not in: keep only a stub (no key, no value stored).
+          this.peerLog.warn(p.id, 'scope-full', { stream: s.id, seq: entry.seq }, 'a peer sent a write of a scope this site is not a member of: stored as a stub')
+          entry = { stream: entry.stream, seq: entry.seq, time: entry.time, site: entry.site, deps: entry.deps, ops: [], holders: [...holders] }
+          bytes = encodeEntry(entry)
+        }
+      }
       if (!this.host.clock.admits(entry.time)) {
         // Too far ahead of our clock: refused (no peer may move our clock past the skew bound).
         // Asked for again at heartbeats, so a peer whose clock is merely fast gets through later.
@@ -370,6 +425,7 @@ export class Replication implements NetworkHandler {
       let g = groups.get(s)
       if (!g) groups.set(s, (g = []))
       g.push({ seq: entry.seq, bytes, time: entry.time, entry })
+      }
     }
     if (groups.size === 0) return
     const acks: Vector = []

@@ -11,6 +11,7 @@ import { openShardDbs } from './open.js'
 import { validateOptions, type ValidOptions } from './options.js'
 import { Replication } from './replication.js'
 import { Scans } from './scan.js'
+import type { Scopes } from './scopes.js'
 import { SessionImpl } from './session.js'
 import { Shard, type ShardHost } from './shard.js'
 import { Stability } from './stability.js'
@@ -112,6 +113,8 @@ class SiteImpl implements Site {
         ttlRules: this.ttlRules,
         configDigest: o.configDigest,
         scopes: o.scopes,
+        waitForDeps: (deps, ms) => this.waitForDeps(deps, ms),
+        readStates: (keys) => this.readStates(keys),
         closed: () => this.closed,
         failed: () => this.failed !== undefined,
         fail: (e) => this.fail(e),
@@ -122,6 +125,16 @@ class SiteImpl implements Site {
       this.stability,
     )
     this.scans = new Scans({ checkOpen: () => this.checkOpen(), readStates: (keys) => this.readStates(keys) }, this.shards)
+  }
+
+  get scopes(): Scopes {
+    return this.o.scopes
+  }
+
+  /** Read keys held at other sites once `deps` are visible there (remote-read.ts). Internal: sessions call it. */
+  remoteRead(keys: string[], deps: Dot[], waitMs: number): Promise<Map<string, KeyState>> {
+    this.checkOpen()
+    return this.replication.remote.read(keys, deps, waitMs)
   }
 
   get maxValueBytes(): number {
@@ -331,6 +344,7 @@ class SiteImpl implements Site {
     this.closed = true
     if (this.heartbeat) clearInterval(this.heartbeat)
     this.applier.releaseWaiters()
+    this.replication.remote.close()
     await this.o.network?.stop().catch((e) => this.log.warn({ err: e }, 'network stop failed'))
     // Let queued writes finish so nothing acknowledged-in-flight is torn.
     const deadline = this.wall.nowMs() + CLOSE_DRAIN_MS
