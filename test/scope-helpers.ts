@@ -20,6 +20,7 @@ export async function scopedCluster(
         if (prop === 'send') {
           return (peer: string, bytes: Uint8Array) => {
             ;(wire[peer] ??= []).push(Buffer.from(bytes))
+            ;(wire[`${from}>${peer}`] ??= []).push(Buffer.from(bytes))
             return (v as NetworkAdapter['send']).call(target, peer, bytes)
           }
         }
