@@ -17,10 +17,13 @@ export function configDigest(conflicts: unknown, scopes: Scopes): string {
   return `c=${h(describeConflicts(conflicts))};s=${h(scopes.describe())}`
 }
 
-/** Why two digests are incompatible, or undefined when they agree. */
+/**
+ * Why two digests are incompatible, or undefined when they agree. A peer that announces no digest
+ * (an older build, a test double) is tolerated: it cannot be checked, and refusing it would split
+ * a rolling upgrade; the caller warns about it.
+ */
 export function digestMismatch(mine: string, theirs: string | undefined): string | undefined {
-  if (theirs === undefined) return 'the peer does not announce its configuration (conflicts, scopes)'
-  if (mine === theirs) return undefined
+  if (theirs === undefined || mine === theirs) return undefined
   const [mc, ms] = mine.split(';')
   const [tc, ts] = theirs.split(';')
   const what: string[] = []

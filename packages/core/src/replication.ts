@@ -348,6 +348,7 @@ export class Replication implements NetworkHandler {
   /** Configuration agreement: refuse a peer whose conflicts/scopes digest differs (logged once per reason). */
   private refuseIncompatible(p: PeerLink, theirs: string | undefined): boolean {
     const reason = digestMismatch(this.host.configDigest, theirs)
+    if (theirs === undefined) this.peerLog.warn(p.id, 'no-config-digest', {}, 'a peer announces no configuration digest: its conflicts and scopes cannot be checked')
     if (reason === undefined) {
       p.incompatible = undefined
       return false
