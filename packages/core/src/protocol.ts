@@ -154,7 +154,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
           if (!Array.isArray(r) || r.length !== 5 || !Number.isSafeInteger(r[0]) || (r[0] as number) < 0 || typeof r[1] !== 'string' || !SITE_RE.test(r[1]) || !isStreamId(r[2]) || !isSeq(r[3])) throw bad('read-res sibling')
           if (r[4] !== null && !(r[4] instanceof Uint8Array)) throw bad('read-res value')
           if ((r[2] as string).slice(0, (r[2] as string).indexOf('/')) !== r[1]) throw bad('read-res sibling origin')
-          sibs.push([r[0] as number, r[1], r[2] as StreamId, r[3] as number, r[4] as Uint8Array | null])
+          sibs.push([r[0] as number, r[1], r[2] as StreamId, r[3] as number, r[4] === null ? null : new Uint8Array(r[4] as Uint8Array)])
         }
         states.push([e[0] as string, sibs])
       }
