@@ -105,6 +105,7 @@ async function cmdServe(argv: string[]): Promise<number> {
       ...(cfg.shards === undefined ? {} : { shards: cfg.shards }),
       ...(cfg.durability === undefined ? {} : { durability: cfg.durability }),
       ...(cfg.conflicts === undefined ? {} : { conflicts: cfg.conflicts }),
+      ...(cfg.scopes === undefined ? {} : { scopes: cfg.scopes }),
       ...(cfg.maxValueBytes === undefined ? {} : { maxValueBytes: cfg.maxValueBytes }),
       ...(cfg.heartbeatMs === undefined ? {} : { heartbeatMs: cfg.heartbeatMs }),
     })
