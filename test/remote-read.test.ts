@@ -111,4 +111,20 @@ describe('relays through non-members', () => {
     expect(gx.has('eu/x')).toBe(false)
     expect(await c.leaks('nyc', ['eu/x'])).toEqual([])
   })
+
+  it('a member relays scoped writes in full to another member, and only stubs to non-members', async () => {
+    // paris - lyon - nice (chain) + nyc hanging off lyon; eu/ = paris, lyon, nice.
+    const c = await scopedCluster(['paris', 'lyon', 'nice', 'nyc'], { scopes: { 'eu/': ['paris', 'lyon', 'nice'] } }, {
+      peers: { paris: [{ site: 'lyon' }], lyon: [{ site: 'paris' }, { site: 'nice' }, { site: 'nyc' }], nice: [{ site: 'lyon' }], nyc: [{ site: 'lyon' }] },
+    })
+    cleanup.push(() => c.close())
+    const { paris, nice, nyc } = c.sites as Record<string, Site>
+    const p = paris!.session()
+    await p.put('eu/x', 'RELAYED-VALUE')
+    await p.put('g', 'after')
+    await eventually(async () => (await nice!.session().get('eu/x'))?.value === 'RELAYED-VALUE', 5000, 'eu/x at nice')
+    await eventually(async () => (await nyc!.session().get('g'))?.value === 'after', 5000, 'g at nyc')
+    expect(c.sentTo('nyc', ['RELAYED-VALUE', 'eu/x'])).toEqual([])
+    expect(await c.leaks('nyc', ['RELAYED-VALUE', 'eu/x'])).toEqual([])
+  })
 })
