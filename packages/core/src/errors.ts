@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'PEER_REFUSED'
   | 'NOT_FOUND'
   | 'CLOCK_SKEW'
+  | 'OUT_OF_SCOPE'
+  | 'UNAVAILABLE'
   | (string & {})
 
 /**
