@@ -381,51 +381,51 @@ export class Replication implements NetworkHandler {
         continue
       }
       for (const d of decoded) {
-      let { entry, bytes } = d
-      // Our own stream: we are its source of truth, unless we are fetching entries we lost.
-      if (entry.site === this.host.siteId && !this.streams.get(entry.stream)?.recovery) continue
-      if (refused.has(entry.stream)) continue
-      if ((p.known.get(entry.stream) ?? 0) < entry.seq) p.known.set(entry.stream, entry.seq)
-      const s = this.streams.stream(entry.stream)
-      if (entry.seq <= s.accepted) continue // duplicate (relays make these normal)
-      if (entry.holders?.includes(this.host.siteId)) {
-        // A stub of a write this site must hold in full (relayed by a non-member): never take it in
-        // place of the write. The stream waits for a member's copy; asked for again at heartbeats.
-        refused.add(s.id)
-        p.deferred.add(s.id)
-        p.known.set(s.id, s.accepted)
-        this.peerLog.warn(p.id, 'scope-stub', { stream: s.id, seq: entry.seq }, 'a peer relays only a stub of a write in one of our scopes: waiting for a member to send it')
-        continue
-      }
-      if (entry.ops.length > 0 && !this.host.scopes.empty) {
-        const holders = this.host.scopes.holdersOf(entry.ops.map((o) => o.key))
-        if (holders !== undefined && !holders.includes(this.host.siteId)) {
-          // A peer sent a write of a scope we are not in: keep only a stub (no key, no value stored).
-          this.peerLog.warn(p.id, 'scope-full', { stream: s.id, seq: entry.seq }, 'a peer sent a write of a scope this site is not a member of: stored as a stub')
-          entry = { stream: entry.stream, seq: entry.seq, time: entry.time, site: entry.site, deps: entry.deps, ops: [], holders: [...holders] }
-          bytes = encodeEntry(entry)
+        let { entry, bytes } = d
+        // Our own stream: we are its source of truth, unless we are fetching entries we lost.
+        if (entry.site === this.host.siteId && !this.streams.get(entry.stream)?.recovery) continue
+        if (refused.has(entry.stream)) continue
+        if ((p.known.get(entry.stream) ?? 0) < entry.seq) p.known.set(entry.stream, entry.seq)
+        const s = this.streams.stream(entry.stream)
+        if (entry.seq <= s.accepted) continue // duplicate (relays make these normal)
+        if (entry.holders?.includes(this.host.siteId)) {
+          // A stub of a write this site must hold in full (relayed by a non-member): never take it in
+          // place of the write. The stream waits for a member's copy; asked for again at heartbeats.
+          refused.add(s.id)
+          p.deferred.add(s.id)
+          p.known.set(s.id, s.accepted)
+          this.peerLog.warn(p.id, 'scope-stub', { stream: s.id, seq: entry.seq }, 'a peer relays only a stub of a write in one of our scopes: waiting for a member to send it')
+          continue
         }
-      }
-      if (!this.host.clock.admits(entry.time)) {
-        // Too far ahead of our clock: refused (no peer may move our clock past the skew bound).
-        // Asked for again at heartbeats, so a peer whose clock is merely fast gets through later.
-        refused.add(s.id)
-        p.deferred.add(s.id)
-        p.known.set(s.id, s.accepted)
-        this.peerLog.warn(p.id, 'clock-skew', { stream: s.id, seq: entry.seq, aheadMs: entry.time - this.host.wall.nowMs() }, "refused a write whose time is too far ahead of this site's clock")
-        continue
-      }
-      if (entry.seq > s.accepted + 1) {
-        if (!nacked.has(s.id)) {
-          nacked.add(s.id)
-          this.send(p, { t: 'nack', stream: s.id, have: s.accepted })
+        if (entry.ops.length > 0 && !this.host.scopes.empty) {
+          const holders = this.host.scopes.holdersOf(entry.ops.map((o) => o.key))
+          if (holders !== undefined && !holders.includes(this.host.siteId)) {
+            // A peer sent a write of a scope we are not in: keep only a stub (no key, no value stored).
+            this.peerLog.warn(p.id, 'scope-full', { stream: s.id, seq: entry.seq }, 'a peer sent a write of a scope this site is not a member of: stored as a stub')
+            entry = { stream: entry.stream, seq: entry.seq, time: entry.time, site: entry.site, deps: entry.deps, ops: [], holders: [...holders] }
+            bytes = encodeEntry(entry)
+          }
         }
-        continue
-      }
-      s.accepted = entry.seq
-      let g = groups.get(s)
-      if (!g) groups.set(s, (g = []))
-      g.push({ seq: entry.seq, bytes, time: entry.time, entry })
+        if (!this.host.clock.admits(entry.time)) {
+          // Too far ahead of our clock: refused (no peer may move our clock past the skew bound).
+          // Asked for again at heartbeats, so a peer whose clock is merely fast gets through later.
+          refused.add(s.id)
+          p.deferred.add(s.id)
+          p.known.set(s.id, s.accepted)
+          this.peerLog.warn(p.id, 'clock-skew', { stream: s.id, seq: entry.seq, aheadMs: entry.time - this.host.wall.nowMs() }, "refused a write whose time is too far ahead of this site's clock")
+          continue
+        }
+        if (entry.seq > s.accepted + 1) {
+          if (!nacked.has(s.id)) {
+            nacked.add(s.id)
+            this.send(p, { t: 'nack', stream: s.id, have: s.accepted })
+          }
+          continue
+        }
+        s.accepted = entry.seq
+        let g = groups.get(s)
+        if (!g) groups.set(s, (g = []))
+        g.push({ seq: entry.seq, bytes, time: entry.time, entry })
       }
     }
     if (groups.size === 0) return
