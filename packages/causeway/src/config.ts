@@ -23,6 +23,8 @@ export interface NodeConfig {
   shards?: number
   durability?: Durability
   conflicts?: ConflictOption
+  /** Replication scopes: key prefix -> member site ids (the same at every site). */
+  scopes?: Record<string, string[]>
   maxValueBytes?: number
   heartbeatMs?: number
   listen?: string[]
@@ -34,7 +36,7 @@ export interface NodeConfig {
   logLevel: LogLevel
 }
 
-const TOP_FIELDS = ['id', 'dir', 'shards', 'durability', 'conflicts', 'maxValueBytes', 'heartbeatMs', 'listen', 'privateKey', 'psk', 'peers', 'http', 'latencyMs', 'logLevel'] as const
+const TOP_FIELDS = ['id', 'dir', 'shards', 'durability', 'conflicts', 'scopes', 'maxValueBytes', 'heartbeatMs', 'listen', 'privateKey', 'psk', 'peers', 'http', 'latencyMs', 'logLevel'] as const
 const PEER_FIELDS = ['site', 'addrs', 'peerId', 'send', 'receive'] as const
 const HTTP_FIELDS = ['host', 'port'] as const
 const CONFLICT_FIELDS = ['default', 'prefixes'] as const
@@ -180,6 +182,17 @@ export function validateConfig(raw: unknown, file: string): NodeConfig {
       }
       cfg.conflicts = opt
     }
+  }
+  if (top['scopes'] !== undefined) {
+    const sc = top['scopes']
+    if (typeof sc !== 'object' || sc === null || Array.isArray(sc)) c.fail('scopes', 'must be an object of key prefix -> array of site ids')
+    const scopes = Object.create(null) as Record<string, string[]>
+    for (const [k, v] of Object.entries(sc as Record<string, unknown>)) {
+      const members = c.strings(v, `scopes.${k}`)
+      if (k.length === 0 || members.length === 0 || members.some((m) => !SITE_ID_RE.test(m))) c.fail(`scopes.${k}`, `must be a non-empty prefix with a non-empty array of site ids matching ${SITE_ID_RE}`)
+      scopes[k] = members
+    }
+    cfg.scopes = scopes
   }
   if (top['maxValueBytes'] !== undefined) cfg.maxValueBytes = c.int(top['maxValueBytes'], 'maxValueBytes', 1, 64 * 1024 * 1024)
   if (top['heartbeatMs'] !== undefined) cfg.heartbeatMs = c.int(top['heartbeatMs'], 'heartbeatMs', 10, 600_000)

@@ -135,6 +135,7 @@ export async function runNode(cfg: NodeConfig, log: NodeLogger, openSite: OpenSi
       ...(cfg.shards === undefined ? {} : { shards: cfg.shards }),
       ...(cfg.durability === undefined ? {} : { durability: cfg.durability }),
       ...(cfg.conflicts === undefined ? {} : { conflicts: cfg.conflicts }),
+      ...(cfg.scopes === undefined ? {} : { scopes: cfg.scopes }),
       ...(cfg.maxValueBytes === undefined ? {} : { maxValueBytes: cfg.maxValueBytes }),
       ...(cfg.heartbeatMs === undefined ? {} : { heartbeatMs: cfg.heartbeatMs }),
     })

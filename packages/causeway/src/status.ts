@@ -18,8 +18,11 @@ export function formatStatus(s: NodeStatus): string {
       String(p.pendingOut),
     ])
   }
+  // Why a peer is refused (configuration agreement): printed under the table, one line each.
+  const reasons = s.peers.filter((p) => p.reason !== undefined).map((p) => `${p.id}: ${p.state}: ${p.reason}`)
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   const lines = [`site ${s.id}${s.peerId === undefined ? '' : ` (${s.peerId})`}  pending in: ${s.pendingIn}`]
   for (const r of rows) lines.push(r.map((c, i) => pad(c, widths[i]!)).join('  ').trimEnd())
+  lines.push(...reasons)
   return lines.join('\n')
 }

@@ -1,6 +1,6 @@
 import type { AbstractLevel } from 'abstract-level'
 import type { NetworkAdapter } from './network.js'
-import type { Clock, Timers, ConflictMode, ConflictOption, Durability, Entry, SiteStatus, Value, Version } from './types.js'
+import type { Clock, Timers, ConflictMode, ConflictOption, Durability, Entry, ScopesOption, SiteStatus, Value, Version } from './types.js'
 
 /** A LevelDB-like database holding one shard: string keys, binary values. */
 export type ShardDb = AbstractLevel<string | Uint8Array, string, Uint8Array>
@@ -31,6 +31,12 @@ export interface OpenSiteOptions {
   dir?: string
   shards?: number
   conflicts?: ConflictOption
+  /**
+   * Replication scopes: key prefix -> member site ids (longest prefix wins). A scoped key lives only
+   * at its scope's members; other sites refuse its writes and local reads with OUT_OF_SCOPE. Must be
+   * the same at every site, like `conflicts` (a peer configured otherwise is 'incompatible').
+   */
+  scopes?: ScopesOption
   durability?: Durability
   network?: NetworkAdapter
   /** Max encoded value size in bytes (default 1 MiB). */
@@ -97,11 +103,23 @@ export interface SessionOptions {
 /** One operation of an atomic multi-key write (write-only transaction). */
 export type WriteOp = { key: string; value: Value } | { key: string; delete: true }
 
+/** Options of a read. */
+export interface ReadOptions {
+  /**
+   * Read keys this site does not hold (outside its scopes) from a member site, which answers once
+   * everything this session has seen is visible there. Later operations of the session see
+   * everything the value depended on (they wait for it, like a continued session).
+   */
+  remote?: boolean
+  /** How long a remote read waits for a member's answer (default 2000 ms); then UNAVAILABLE. */
+  waitMs?: number
+}
+
 export interface Session {
   put(key: string, value: Value): Promise<Version>
-  get(key: string): Promise<Entry | undefined>
+  get(key: string, options?: ReadOptions): Promise<Entry | undefined>
   delete(key: string): Promise<Version>
-  getMany(keys: Iterable<string>): Promise<Map<string, Entry>>
+  getMany(keys: Iterable<string>, options?: ReadOptions): Promise<Map<string, Entry>>
   /**
    * Atomic multi-key write (Eiger-style write-only transaction): at every site, all of the ops
    * become visible together or none does. All ops share one version. Keys must be distinct.

@@ -1,6 +1,6 @@
 import { assertValue, decodeStored } from './codec.js'
 import { CausewayError } from './errors.js'
-import type { ConflictMode, ConflictOption, Entry, MergeFunction, Value, Version } from './types.js'
+import type { ConflictMode, ConflictSpec, Entry, MergeFunction, NamedMerge, Value, Version } from './types.js'
 import { compareVersions } from './types.js'
 import type { Dot, StreamId } from './context.js'
 
@@ -44,26 +44,65 @@ export function validateConflicts(opt: unknown): Resolver {
   return (key) => (key.startsWith(SIBLINGS_PREFIX) ? 'return-all' : configured(key))
 }
 
-function validateConfigured(opt: unknown): Resolver {
-  const isMode = (m: unknown): m is ConflictMode => m === 'lww' || m === 'return-all' || typeof m === 'function'
-  if (opt === undefined) return () => 'lww'
-  if (isMode(opt)) return () => opt
-  if (typeof opt !== 'object' || opt === null) throw new CausewayError('INVALID_OPTIONS', "conflicts must be 'lww', 'return-all', a merge function or { default, prefixes }")
+/** A merge function with a stable identity for configuration agreement: `{ merge, id: 'my-merge-v1' }`. */
+function isNamedMerge(m: unknown): m is NamedMerge {
+  if (typeof m !== 'object' || m === null) return false
+  const o = m as Record<string, unknown>
+  return typeof o.merge === 'function' && typeof o.id === 'string' && o.id.length > 0 && o.id.length <= 128 && Object.keys(o).every((k) => k === 'merge' || k === 'id')
+}
+
+function isSpec(m: unknown): m is ConflictSpec {
+  return m === 'lww' || m === 'return-all' || typeof m === 'function' || isNamedMerge(m)
+}
+
+function unwrap(m: ConflictSpec): ConflictMode {
+  return isNamedMerge(m) ? m.merge : m
+}
+
+/** How a mode is named when sites compare configurations: a merge function by its id, else its `name`. */
+function specId(m: ConflictSpec): string {
+  if (m === 'lww' || m === 'return-all') return m
+  if (isNamedMerge(m)) return `merge:${m.id}`
+  return `merge:${m.name}`
+}
+
+/**
+ * A canonical description of a validated `conflicts` option (default mode, then prefix rules in
+ * key order), what configuration agreement (config.ts) digests. Throws like validateConflicts.
+ */
+export function describeConflicts(opt: unknown): string {
+  const { def, prefixes } = parseConflicts(opt)
+  const rules = prefixes.map(([p, m]) => [p, specId(m)]).sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0))
+  return JSON.stringify({ default: specId(def), prefixes: rules, reserved: SIBLINGS_PREFIX })
+}
+
+function parseConflicts(opt: unknown): { def: ConflictSpec; prefixes: Array<[string, ConflictSpec]> } {
+  if (opt === undefined) return { def: 'lww', prefixes: [] }
+  if (isSpec(opt)) return { def: opt, prefixes: [] }
+  if (typeof opt !== 'object' || opt === null) throw new CausewayError('INVALID_OPTIONS', "conflicts must be 'lww', 'return-all', a merge function, { merge, id } or { default, prefixes }")
   const o = opt as { default?: unknown; prefixes?: unknown }
   for (const k of Object.keys(o)) {
     if (k !== 'default' && k !== 'prefixes') throw new CausewayError('INVALID_OPTIONS', `conflicts has an unknown field '${k}'`)
   }
   const def = o.default ?? 'lww'
-  if (!isMode(def)) throw new CausewayError('INVALID_OPTIONS', 'conflicts.default is not a conflict mode')
-  const prefixes: Array<[string, ConflictMode]> = []
+  if (!isSpec(def)) throw new CausewayError('INVALID_OPTIONS', 'conflicts.default is not a conflict mode')
+  const prefixes: Array<[string, ConflictSpec]> = []
   if (o.prefixes !== undefined) {
     if (typeof o.prefixes !== 'object' || o.prefixes === null) throw new CausewayError('INVALID_OPTIONS', 'conflicts.prefixes must be an object')
     for (const [p, m] of Object.entries(o.prefixes)) {
-      if (!isMode(m)) throw new CausewayError('INVALID_OPTIONS', `conflicts.prefixes['${p}'] is not a conflict mode`)
+      if (!isSpec(m)) throw new CausewayError('INVALID_OPTIONS', `conflicts.prefixes['${p}'] is not a conflict mode`)
       if (p.startsWith(SIBLINGS_PREFIX)) throw new CausewayError('INVALID_OPTIONS', `conflicts.prefixes['${p}']: keys under '${SIBLINGS_PREFIX}' always keep siblings; they cannot be configured`)
       prefixes.push([p, m])
     }
   }
+  return { def, prefixes }
+}
+
+function validateConfigured(opt: unknown): Resolver {
+  const parsed = parseConflicts(opt)
+  const def = unwrap(parsed.def)
+  const prefixes: Array<[string, ConflictMode]> = parsed.prefixes.map(([p, m]) => [p, unwrap(m)])
+  if (prefixes.length === 0) return () => def
   // Longest prefix wins.
   prefixes.sort((a, b) => b[0].length - a[0].length)
   return (key) => {

@@ -1,10 +1,13 @@
 import { assertKey, decodeUntrusted, decodeValue, encode, MAX_KEY_BYTES } from './codec.js'
 import { isSeq, isStreamId, isVersion, MAX_VERSIONS_PER_KEY, type Dot, type StreamId } from './context.js'
 import { CausewayError } from './errors.js'
+import { SITE_ID_RE } from './ids.js'
 import type { Version } from './types.js'
 
 export const MAX_OPS_PER_WRITE = 1024
 export const MAX_DEPS = 8192
+/** Members listed in a scope stub (scopes.ts MAX_SCOPE_MEMBERS). */
+export const MAX_HOLDERS = 10_000
 
 export interface WriteEntryOp {
   key: string
@@ -29,9 +32,16 @@ export interface WriteEntry {
    * on the way (ops are empty); it keeps the stream gapless and satisfies later dependencies.
    */
   expired?: boolean
+  /**
+   * A scope stub (scopes.ts, sender.ts): the write's keys are in a scope this copy's holder is not a
+   * member of, so it carries no ops; these sites (the scope's members) hold it in full. A member
+   * that receives a stub (through a non-member relay) must not take it in place of the write.
+   */
+  holders?: string[]
 }
 
 export function encodeEntry(e: WriteEntry): Uint8Array {
+  if (e.holders !== undefined) return encode([3, e.stream, e.seq, e.time, e.site, e.deps, [], e.holders])
   const wire = [
     e.expired ? 2 : 1,
     e.stream,
@@ -54,8 +64,15 @@ export function decodeEntry(bytes: Uint8Array, maxValueBytes: number): WriteEntr
     throw new CausewayError('INVALID_FRAME', `invalid write entry: ${why}`)
   }
   const w = decodeUntrusted(bytes)
-  if (!Array.isArray(w) || w.length !== 7 || (w[0] !== 1 && w[0] !== 2)) return bad('shape')
-  const expired = w[0] === 2
+  if (!Array.isArray(w)) return bad('shape')
+  let holders: string[] | undefined
+  if (w[0] === 3 && w.length === 8) {
+    const h = w[7] as unknown
+    if (!Array.isArray(h) || h.length > MAX_HOLDERS) return bad('holders')
+    for (const x of h) if (typeof x !== 'string' || !SITE_ID_RE.test(x)) return bad('holder')
+    holders = h as string[]
+  } else if (w.length !== 7 || (w[0] !== 1 && w[0] !== 2)) return bad('shape')
+  const expired = w[0] !== 1
   const [, stream, seq, time, site, deps, ops] = w as unknown[]
   if (!isStreamId(stream)) return bad('stream')
   if (!isSeq(seq)) return bad('seq')
@@ -101,6 +118,7 @@ export function decodeEntry(bytes: Uint8Array, maxValueBytes: number): WriteEntr
     outOps.push({ key, value: value === null ? undefined : new Uint8Array(value as Uint8Array), supersedes: vs })
   }
   const out: WriteEntry = { stream, seq, time: time as number, site: site as string, deps: outDeps, ops: outOps }
-  if (expired) out.expired = true
+  if (holders !== undefined) out.holders = [...holders]
+  else if (expired) out.expired = true
   return out
 }

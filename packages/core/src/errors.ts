@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'CLOCK_SKEW'
   | 'BOOTSTRAP_FAILED'
+  | 'OUT_OF_SCOPE'
+  | 'UNAVAILABLE'
   | (string & {})
 
 /**

@@ -135,3 +135,11 @@ export const BOOTSTRAP_RETRY_MS = 5_000
 export const BOOTSTRAP_MAX_SERVING = 4
 /** A peer silent for longer stops holding back log trimming ('expired'): 7 days. */
 export const OFFLINE_HORIZON_MS_DEFAULT = 7 * 24 * 3600_000
+// ---------------------------------------------------------------- remote reads (remote-read.ts)
+/** Remote reads this site waits for answers to at once. */
+export const MAX_PENDING_REMOTE_READS = 4096
+/** Remote reads one peer may have this site serve at once (beyond: answered unavailable). */
+export const MAX_REMOTE_READS_SERVED_PER_PEER = 64
+export { MAX_REMOTE_READ_KEYS, MAX_REMOTE_READ_WAIT_MS } from './protocol.js'
+/** How long a remote read waits for a member's answer unless told (ReadOptions.waitMs). */
+export const REMOTE_READ_WAIT_MS_DEFAULT = 2000

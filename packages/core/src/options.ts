@@ -2,6 +2,8 @@ import type { Logger, OpenSiteOptions } from './api.js'
 import { systemClock } from './clock.js'
 import { isTimers, systemTimers } from './timers.js'
 import { validateConflicts, type Resolver } from './conflict.js'
+import { configDigest } from './config.js'
+import { validateScopes, type Scopes } from './scopes.js'
 import { CausewayError } from './errors.js'
 import { isSiteId, SITE_ID_RE } from './ids.js'
 import {
@@ -48,6 +50,9 @@ export interface ValidOptions {
   bootstrap: string | undefined
   bootstrapTimeoutMs: number
   offlineHorizonMs: number
+  scopes: Scopes
+  /** Digest of `conflicts` and `scopes` (config.ts), compared with every peer at hello. */
+  configDigest: string
 }
 
 export function validateOptions(o: unknown): ValidOptions {
@@ -78,6 +83,7 @@ export function validateOptions(o: unknown): ValidOptions {
   const heartbeatMs = x.heartbeatMs ?? HEARTBEAT_MS_DEFAULT
   if (typeof heartbeatMs !== 'number' || !(heartbeatMs >= HEARTBEAT_MS_MIN)) bad(`heartbeatMs must be >= ${HEARTBEAT_MS_MIN}`)
   const resolver: Resolver = validateConflicts(x.conflicts)
+  const scopes = validateScopes(x.scopes)
   if (x.clock !== undefined && typeof x.clock?.nowMs !== 'function') bad('clock must have nowMs()')
   if (x.timers !== undefined && !isTimers(x.timers)) bad('timers must have after() and every()')
   const ttl = x.ttl ?? {}
@@ -116,5 +122,7 @@ export function validateOptions(o: unknown): ValidOptions {
     ttl,
     maxClockSkewMs,
     recoveryTimeoutMs,
+    scopes,
+    configDigest: configDigest(x.conflicts, scopes),
   }
 }

@@ -36,6 +36,8 @@ export interface PeerLink {
   rewinds: number
   badFrames: number
   badSinceMs: number
+  /** Set when the peer's configuration (conflicts, scopes) differs: why. No writes either way. */
+  incompatible?: string
   /** Ignored (frames dropped, connections hung up) until then. */
   faultyUntilMs: number
 }

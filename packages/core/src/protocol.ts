@@ -1,5 +1,6 @@
-import { decodeUntrusted, encode } from './codec.js'
+import { assertKey, decodeUntrusted, encode } from './codec.js'
 import { isSeq, isStreamId, type StreamId } from './context.js'
+import { CONFIG_DIGEST_RE } from './config.js'
 import { CausewayError } from './errors.js'
 import type { BeatWire } from './beat.js'
 import { MAX_LINK_NAMES, type Defs } from './link-codec.js'
@@ -27,7 +28,7 @@ export type Vector = Array<[StreamId, number]>
  *   Nothing new to say costs a handful of bytes, whatever the size of the deployment.
  */
 export type Frame =
-  | { t: 'hello'; v: number; site: string; accepts: boolean; sends: boolean; rv: Vector; ups: string[] }
+  | { t: 'hello'; v: number; site: string; accepts: boolean; sends: boolean; rv: Vector; ups: string[]; cfg?: string }
   | { t: 'writes'; e: Uint8Array[] }
   | { t: 'ack'; rv: Vector }
   | { t: 'nack'; stream: StreamId; have: number }
@@ -37,14 +38,24 @@ export type Frame =
   | { t: 'removed'; sites: string[] }
   | { t: 'bsreq'; shard: number; after: string }
   | { t: 'bschunk'; reqShard: number; reqAfter: string; before: Vector; after: Vector; states: Array<[string, unknown[]]>; nextShard: number; nextAfter: string; done: boolean }
+  // Remote reads (remote-read.ts): read `keys` once `deps` are visible at the member (within waitMs).
+  | { t: 'read'; id: number; keys: string[]; deps: Array<[StreamId, number]>; waitMs: number }
+  // The answer: status 0 = states follow (key -> siblings as stored), 1 = unavailable, 2 = too large.
+  | { t: 'read-res'; id: number; status: 0 | 1 | 2; states: Array<[string, WireSibling[]]> }
 
 export const MAX_FRAME_ENTRIES = 4096
+/** Keys in one remote read request. */
+export const MAX_REMOTE_READ_KEYS = 1024
+/** Longest wait a remote read may ask of a member. */
+export const MAX_REMOTE_READ_WAIT_MS = 600_000
+/** A stored sibling: [time, site, stream, seq, value or null (tombstone)] (conflict.ts stateToWire). */
+export type WireSibling = [number, string, StreamId, number, Uint8Array | null]
 const SITE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 
 export function encodeFrame(f: Frame): Uint8Array {
   switch (f.t) {
     case 'hello':
-      return encode([0, f.v, f.site, f.accepts, f.sends, f.rv, f.ups])
+      return encode(f.cfg === undefined ? [0, f.v, f.site, f.accepts, f.sends, f.rv, f.ups] : [0, f.v, f.site, f.accepts, f.sends, f.rv, f.ups, f.cfg])
     case 'writes':
       return encode([1, f.e])
     case 'ack':
@@ -61,6 +72,10 @@ export function encodeFrame(f: Frame): Uint8Array {
       return encode([7, f.shard, f.after])
     case 'bschunk':
       return encode([8, f.reqShard, f.reqAfter, f.before, f.after, f.states, f.nextShard, f.nextAfter, f.done])
+    case 'read':
+      return encode([10, f.id, f.keys, f.deps, f.waitMs])
+    case 'read-res':
+      return encode([11, f.id, f.status, f.states])
   }
 }
 
@@ -85,6 +100,20 @@ function isShardIndex(x: unknown): x is number {
   return Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) <= 4096
 }
 
+function isReqId(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
+}
+
+function isKey(k: unknown): k is string {
+  if (typeof k !== 'string') return false
+  try {
+    assertKey(k)
+    return true
+  } catch {
+    return false
+  }
+}
+
 function bad(what: string): CausewayError {
   return new CausewayError('INVALID_FRAME', `invalid frame: ${what}`)
 }
@@ -98,8 +127,12 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   if (!Array.isArray(x) || x.length === 0) throw bad('shape')
   switch (x[0]) {
     case 0: {
-      if (x.length !== 7 || typeof x[1] !== 'number' || typeof x[2] !== 'string' || !SITE_RE.test(x[2]) || typeof x[3] !== 'boolean' || typeof x[4] !== 'boolean') throw bad('hello')
-      return { t: 'hello', v: x[1], site: x[2], accepts: x[3], sends: x[4], rv: vector(x[5]), ups: sites(x[6]) }
+      if ((x.length !== 7 && x.length !== 8) || typeof x[1] !== 'number' || typeof x[2] !== 'string' || !SITE_RE.test(x[2]) || typeof x[3] !== 'boolean' || typeof x[4] !== 'boolean') throw bad('hello')
+      // cfg: the configuration digest (config.ts); absent from older peers, which are then refused as incompatible.
+      if (x.length === 8 && (typeof x[7] !== 'string' || !CONFIG_DIGEST_RE.test(x[7]))) throw bad('hello config digest')
+      const hello: Frame = { t: 'hello', v: x[1], site: x[2], accepts: x[3], sends: x[4], rv: vector(x[5]), ups: sites(x[6]) }
+      if (x.length === 8) hello.cfg = x[7] as string
+      return hello
     }
     case 1: {
       if (x.length !== 2 || !Array.isArray(x[1]) || x[1].length > MAX_FRAME_ENTRIES) throw bad('writes')
@@ -139,6 +172,31 @@ export function decodeFrame(bytes: Uint8Array): Frame {
         return [e[0], e[1]] as [string, unknown[]]
       })
       return { t: 'bschunk', reqShard: x[1], reqAfter: x[2], before: vector(y[1]), after: vector(y[2]), states, nextShard: y[4] as number, nextAfter: y[5] as string, done: y[6] as boolean }
+    }
+    case 10: {
+      if (x.length !== 5 || !isReqId(x[1]) || !Array.isArray(x[2]) || x[2].length === 0 || x[2].length > MAX_REMOTE_READ_KEYS) throw bad('read')
+      for (const k of x[2]) if (!isKey(k)) throw bad('read key')
+      if (!Number.isSafeInteger(x[4]) || (x[4] as number) < 0 || (x[4] as number) > MAX_REMOTE_READ_WAIT_MS) throw bad('read waitMs')
+      const deps = vector(x[3])
+      if (deps.some(([, q]) => q === 0)) throw bad('read dep')
+      return { t: 'read', id: x[1], keys: x[2] as string[], deps, waitMs: x[4] as number }
+    }
+    case 11: {
+      if (x.length !== 4 || !isReqId(x[1]) || (x[2] !== 0 && x[2] !== 1 && x[2] !== 2) || !Array.isArray(x[3]) || x[3].length > MAX_REMOTE_READ_KEYS) throw bad('read-res')
+      if (x[2] !== 0 && x[3].length !== 0) throw bad('read-res states')
+      const states: Array<[string, WireSibling[]]> = []
+      for (const e of x[3] as unknown[]) {
+        if (!Array.isArray(e) || e.length !== 2 || !isKey(e[0]) || !Array.isArray(e[1]) || e[1].length > 4096) throw bad('read-res state')
+        const sibs: WireSibling[] = []
+        for (const r of e[1] as unknown[]) {
+          if (!Array.isArray(r) || r.length !== 5 || !Number.isSafeInteger(r[0]) || (r[0] as number) < 0 || typeof r[1] !== 'string' || !SITE_RE.test(r[1]) || !isStreamId(r[2]) || !isSeq(r[3])) throw bad('read-res sibling')
+          if (r[4] !== null && !(r[4] instanceof Uint8Array)) throw bad('read-res value')
+          if ((r[2] as string).slice(0, (r[2] as string).indexOf('/')) !== r[1]) throw bad('read-res sibling origin')
+          sibs.push([r[0] as number, r[1], r[2] as StreamId, r[3] as number, r[4] === null ? null : new Uint8Array(r[4] as Uint8Array)])
+        }
+        states.push([e[0] as string, sibs])
+      }
+      return { t: 'read-res', id: x[1], status: x[2], states }
     }
     default:
       throw bad('type')

@@ -1,9 +1,12 @@
 import type { Logger } from './api.js'
-import type { StreamId } from './context.js'
-import { decodeEntry, type WriteEntry } from './entry.js'
+import type { Dot, StreamId } from './context.js'
+import type { KeyState } from './conflict.js'
+import { RemoteReads } from './remote-read.js'
+import { decodeEntry, encodeEntry, type WriteEntry } from './entry.js'
+import { decodeStubRun, isStubRun } from './stub.js'
 import { CausewayError } from './errors.js'
 import { timeToMs, type LamportClock } from './clock.js'
-import { PRUNE_STALL_BEATS, STARTUP_UPSTREAM_GRACE_MS, BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, PEER_WARN_INTERVAL_MS } from './limits.js'
+import { PRUNE_STALL_BEATS, STARTUP_UPSTREAM_GRACE_MS, FRAME_BYTES, FRAME_OVERHEAD_BYTES, BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, PEER_WARN_INTERVAL_MS } from './limits.js'
 import { OwnRecovery } from './own-recovery.js'
 import { RateLimitedLog } from './ratelog.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
@@ -17,6 +20,8 @@ import { type PeerLink } from './peer-link.js'
 import { Sender } from './sender.js'
 import type { StreamState, Streams } from './streams.js'
 import type { Clock, PeerState, SiteStatus } from './types.js'
+import { digestMismatch } from './config.js'
+import type { Scopes } from './scopes.js'
 
 /**
  * The peer protocol: one link per configured peer (hello, beats, acks, nacks), receiving writes
@@ -65,6 +70,11 @@ export interface ReplicationHost {
   readonly offlineHorizonMs?: number
   /** Serves bootstrap requests (bootstrap-source.ts). */
   readonly bootstrapSource?: { request(peer: string, shard: number, after: string): void }
+  /** Digest of conflicts + scopes (config.ts), carried in hello. */
+  readonly configDigest: string
+  readonly scopes: Scopes
+  waitForDeps(deps: Dot[], waitMs: number): Promise<boolean>
+  readStates(keys: string[]): Promise<Map<string, KeyState>>
   closed(): boolean
   failed(): boolean
   fail(e: unknown): void
@@ -88,6 +98,8 @@ export class Replication implements NetworkHandler {
   readonly recovery: OwnRecovery
   /** Peers never seen since this site opened count as silent since then. */
   private readonly openedAtMs: number
+  /** Remote reads of keys held at other sites (remote-read.ts). */
+  readonly remote: RemoteReads
 
   constructor(
     private readonly host: ReplicationHost,
@@ -95,6 +107,23 @@ export class Replication implements NetworkHandler {
     private readonly gossip: Gossip,
   ) {
     this.sender = new Sender(host, streams, this.peers, (peer) => this.peerConfig(peer), (p, f) => this.send(p, f))
+    this.remote = new RemoteReads({
+      siteId: host.siteId,
+      scopes: host.scopes,
+      log: host.log,
+      frameBytes: () => Math.min(FRAME_BYTES, Math.max(FRAME_OVERHEAD_BYTES, (host.network?.maxFrameBytes ?? Infinity) - FRAME_OVERHEAD_BYTES)),
+      reachable: (site) => {
+        const p = this.peers.get(site)
+        return p !== undefined && p.up && p.helloIn && p.incompatible === undefined
+      },
+      send: (site, f) => {
+        const p = this.peers.get(site)
+        return p !== undefined && this.send(p, f)
+      },
+      admits: (t) => host.clock.admits(t),
+      waitForDeps: (deps, ms) => host.waitForDeps(deps, ms),
+      readStates: (keys) => host.readStates(keys),
+    })
     this.peerLog = new RateLimitedLog(host.log, host.wall, PEER_WARN_INTERVAL_MS)
     this.startedAtMs = host.wall.nowMs()
     this.openedAtMs = host.wall.nowMs()
@@ -252,7 +281,7 @@ export class Replication implements NetworkHandler {
     p.dec = newDecoder()
     p.pruned.clear()
     p.pruneOut.clear()
-    this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.host.siteId, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.upstreams() })
+    this.send(p, { t: 'hello', v: PROTOCOL_VERSION, site: this.host.siteId, accepts: cfg.receive, sends: cfg.send, rv: this.rvVector(), ups: this.upstreams(), cfg: this.host.configDigest })
     this.broadcastBeat()
     this.host.membership?.peerUp(peer)
   }
@@ -338,12 +367,15 @@ export class Replication implements NetworkHandler {
       this.badInput(p, 'frame', (e as Error).message)
       return
     }
+    // A peer configured otherwise exchanges nothing with us but hellos (its next one may agree).
+    if (p.incompatible !== undefined && f.t !== 'hello') return
     switch (f.t) {
       case 'hello':
         if (f.v !== PROTOCOL_VERSION || f.site !== peer) {
           this.host.log.warn({ peer, site: f.site, version: f.v }, 'hello from an unexpected site or protocol version: ignored')
           return
         }
+        if (this.refuseIncompatible(p, f.cfg)) return
         p.helloIn = true
         p.theirAccepts = f.accepts
         p.theirSends = f.sends
@@ -405,6 +437,13 @@ export class Replication implements NetworkHandler {
         return
       case 'bschunk':
         return // only a bootstrapping site asks for chunks (bootstrap.ts reads them before we start)
+      case 'read':
+        if (!p.helloIn) return
+        void this.remote.onRequest(peer, f)
+        return
+      case 'read-res':
+        this.remote.onResponse(peer, f)
+        return
       case 'nack': {
         p.rewinds++
         p.known.set(f.stream, f.have)
@@ -433,58 +472,98 @@ export class Replication implements NetworkHandler {
     }
   }
 
+  /** Configuration agreement: refuse a peer whose conflicts/scopes digest differs (logged once per reason). */
+  private refuseIncompatible(p: PeerLink, theirs: string | undefined): boolean {
+    const reason = digestMismatch(this.host.configDigest, theirs)
+    if (theirs === undefined) this.peerLog.warn(p.id, 'no-config-digest', {}, 'a peer announces no configuration digest: its conflicts and scopes cannot be checked')
+    if (reason === undefined) {
+      p.incompatible = undefined
+      return false
+    }
+    if (p.incompatible !== reason) this.host.log.error({ peer: p.id, reason }, 'peer refused: its configuration differs from this site\'s; no writes are exchanged with it')
+    p.incompatible = reason
+    p.helloIn = false
+    p.cursor.clear()
+    return true
+  }
+
   private async receiveWrites(p: PeerLink, raw: Uint8Array[]): Promise<void> {
     if (this.host.closed() || this.host.failed()) return
     const groups = new Map<StreamState, Array<{ seq: number; bytes: Uint8Array; time: number; entry: WriteEntry }>>()
     const nacked = new Set<StreamId>()
     const refused = new Set<StreamId>()
     let prunedNow = false
-    for (const bytes of raw) {
-      let entry: WriteEntry
+    for (const rawBytes of raw) {
+      let decoded: Array<{ entry: WriteEntry; bytes: Uint8Array }>
       try {
-        if (bytes.length > MAX_ENTRY_BYTES) throw new CausewayError('INVALID_FRAME', 'entry too large')
-        entry = decodeEntry(bytes, this.host.maxValueBytes)
-        // decodeEntry validated every op value: reads trust what the site stored.
+        if (rawBytes.length > MAX_ENTRY_BYTES) throw new CausewayError('INVALID_FRAME', 'entry too large')
+        if (isStubRun(rawBytes)) decoded = decodeStubRun(rawBytes).map((e) => ({ entry: e, bytes: encodeEntry(e) }))
+        else {
+          const entry = decodeEntry(rawBytes, this.host.maxValueBytes)
+          // decodeEntry validated every op value: reads trust what the site stored.
+          decoded = [{ entry, bytes: rawBytes }]
+        }
       } catch (e) {
         this.badInput(p, 'entry', (e as Error).message)
         continue
       }
-      // Our own stream: we are its source of truth, unless we are fetching entries we lost.
-      if (entry.site === this.host.siteId && !this.streams.get(entry.stream)?.recovery) continue
-      if (refused.has(entry.stream)) continue
-      if ((p.known.get(entry.stream) ?? 0) < entry.seq) p.known.set(entry.stream, entry.seq)
-      const s = this.streams.stream(entry.stream)
-      if (entry.seq <= s.accepted) {
-        // A duplicate (relays make these normal): this origin reaches us by another path, so ask
-        // this peer to stop relaying it (Plumtree's prune); the first path to deliver stays eager.
-        const via = this.preferred.get(s.origin)
-        if (via !== undefined && via !== p.id && s.origin !== p.id && !p.pruneOut.has(s.origin)) {
-          p.pruneOut.set(s.origin, 0)
-          prunedNow = true
+      for (const d of decoded) {
+        let { entry, bytes } = d
+        // Our own stream: we are its source of truth, unless we are fetching entries we lost.
+        if (entry.site === this.host.siteId && !this.streams.get(entry.stream)?.recovery) continue
+        if (refused.has(entry.stream)) continue
+        if ((p.known.get(entry.stream) ?? 0) < entry.seq) p.known.set(entry.stream, entry.seq)
+        const s = this.streams.stream(entry.stream)
+        if (entry.seq <= s.accepted) {
+          // A duplicate (relays make these normal): this origin reaches us by another path, so ask
+          // this peer to stop relaying it (Plumtree's prune); the first path to deliver stays eager.
+          const via = this.preferred.get(s.origin)
+          if (via !== undefined && via !== p.id && s.origin !== p.id && !p.pruneOut.has(s.origin)) {
+            p.pruneOut.set(s.origin, 0)
+            prunedNow = true
+          }
+          continue
         }
-        continue
-      }
-      if (s.origin === p.id || !this.preferred.has(s.origin)) this.preferred.set(s.origin, p.id)
-      if (!this.host.clock.admits(entry.time)) {
-        // Too far ahead of our clock: refused (no peer may move our clock past the skew bound).
-        // Asked for again at heartbeats, so a peer whose clock is merely fast gets through later.
-        refused.add(s.id)
-        p.deferred.add(s.id)
-        p.known.set(s.id, s.accepted)
-        this.peerLog.warn(p.id, 'clock-skew', { stream: s.id, seq: entry.seq, aheadMs: timeToMs(entry.time) - this.host.wall.nowMs() }, "refused a write whose time is too far ahead of this site's clock")
-        continue
-      }
-      if (entry.seq > s.accepted + 1) {
-        if (!nacked.has(s.id)) {
-          nacked.add(s.id)
-          this.send(p, { t: 'nack', stream: s.id, have: s.accepted })
+        if (entry.holders?.includes(this.host.siteId)) {
+          // A stub of a write this site must hold in full (relayed by a non-member): never take it in
+          // place of the write. The stream waits for a member's copy; asked for again at heartbeats.
+          refused.add(s.id)
+          p.deferred.add(s.id)
+          p.known.set(s.id, s.accepted)
+          this.peerLog.warn(p.id, 'scope-stub', { stream: s.id, seq: entry.seq }, 'a peer relays only a stub of a write in one of our scopes: waiting for a member to send it')
+          continue
         }
-        continue
+        if (entry.ops.length > 0 && !this.host.scopes.empty) {
+          const holders = this.host.scopes.holdersOf(entry.ops.map((o) => o.key))
+          if (holders !== undefined && !holders.includes(this.host.siteId)) {
+            // A peer sent a write of a scope we are not in: keep only a stub (no key, no value stored).
+            this.peerLog.warn(p.id, 'scope-full', { stream: s.id, seq: entry.seq }, 'a peer sent a write of a scope this site is not a member of: stored as a stub')
+            entry = { stream: entry.stream, seq: entry.seq, time: entry.time, site: entry.site, deps: entry.deps, ops: [], holders: [...holders] }
+            bytes = encodeEntry(entry)
+          }
+        }
+        if (s.origin === p.id || !this.preferred.has(s.origin)) this.preferred.set(s.origin, p.id)
+        if (!this.host.clock.admits(entry.time)) {
+          // Too far ahead of our clock: refused (no peer may move our clock past the skew bound).
+          // Asked for again at heartbeats, so a peer whose clock is merely fast gets through later.
+          refused.add(s.id)
+          p.deferred.add(s.id)
+          p.known.set(s.id, s.accepted)
+          this.peerLog.warn(p.id, 'clock-skew', { stream: s.id, seq: entry.seq, aheadMs: timeToMs(entry.time) - this.host.wall.nowMs() }, "refused a write whose time is too far ahead of this site's clock")
+          continue
+        }
+        if (entry.seq > s.accepted + 1) {
+          if (!nacked.has(s.id)) {
+            nacked.add(s.id)
+            this.send(p, { t: 'nack', stream: s.id, have: s.accepted })
+          }
+          continue
+        }
+        s.accepted = entry.seq
+        let g = groups.get(s)
+        if (!g) groups.set(s, (g = []))
+        g.push({ seq: entry.seq, bytes, time: entry.time, entry })
       }
-      s.accepted = entry.seq
-      let g = groups.get(s)
-      if (!g) groups.set(s, (g = []))
-      g.push({ seq: entry.seq, bytes, time: entry.time, entry })
     }
     if (prunedNow && p.up) this.sendBeat(p, this.rvMap(), new Set(this.upstreams()))
     if (groups.size === 0) return
@@ -637,7 +716,8 @@ export class Replication implements NetworkHandler {
           }
         }
         let state: PeerState = 'unknown'
-        if (p?.up) {
+        if (p?.incompatible !== undefined) state = 'incompatible'
+        else if (p?.up) {
           let behind = false
           for (const [sid, q] of p.known) if ((this.streams.get(sid)?.rv ?? 0) < q && c.receive && sid.slice(0, sid.indexOf('/')) !== this.host.siteId) behind = true
           state = pendingOut > 0 || behind || !p.helloIn ? 'synchronizing' : 'connected'
@@ -645,6 +725,7 @@ export class Replication implements NetworkHandler {
         else if (p?.everSeen) state = 'disconnected'
         const out: SiteStatus['peers'][number] = { id: c.site, state, pendingOut }
         if (p?.everSeen) out.lastSeenMs = Math.max(0, now - p.lastSeenAt)
+        if (p?.incompatible !== undefined) out.reason = p.incompatible
         return out
       }), ...removed.filter((s) => listed.has(s) || this.peers.has(s)).map((s) => {
         // Removed members stay visible (with 'removed') so an operator can see the removal took.

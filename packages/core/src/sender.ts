@@ -7,6 +7,9 @@ import type { NetworkAdapter, PeerConfig } from './network.js'
 import type { PeerLink } from './peer-link.js'
 import type { RingItem, StreamState, Streams } from './streams.js'
 import type { Clock } from './types.js'
+import type { Scopes } from './scopes.js'
+import { StubRunBuilder } from './stub.js'
+import type { WriteEntry } from './entry.js'
 
 /** What the sender needs from its site. */
 export interface SenderHost {
@@ -17,6 +20,7 @@ export interface SenderHost {
   readonly wall: Clock
   /** ttl rules, longest prefix first. */
   readonly ttlRules: ReadonlyArray<[string, number]>
+  readonly scopes: Scopes
   closed(): boolean
 }
 
@@ -86,11 +90,21 @@ export class Sender {
               this.host.log.error({ stream: s.id, from, peer: p.id }, 'log entries a peer needs are missing')
               continue
             }
-            for (const it of items) {
-              const b = this.host.ttlRules.length > 0 ? this.expireIfLate(it) : it.bytes
+            const runs = new StubRunBuilder()
+            const push = (b: Uint8Array | undefined): void => {
+              if (b === undefined) return
               batch.push(b)
               bytes += b.length
             }
+            for (const it of items) {
+              const stub = this.host.scopes.empty ? undefined : this.scopeStub(p, it)
+              if (stub) push(runs.add(stub))
+              else {
+                push(runs.flush())
+                push(this.host.ttlRules.length > 0 ? this.expireIfLate(it) : it.bytes)
+              }
+            }
+            push(runs.flush())
             p.cursor.set(s.id, items[items.length - 1]!.seq)
           }
           if (batch.length === 0) break
@@ -122,6 +136,20 @@ export class Sender {
     } finally {
       p.pumping = false
     }
+  }
+
+  /**
+   * A scope stub when the entry's keys are in a scope `p` is not a member of (values and key names
+   * never reach a non-member), or the stub it already is; undefined: send the entry itself.
+   */
+  private scopeStub(p: PeerLink, it: RingItem): WriteEntry | undefined {
+    const e = it.entry ?? decodeEntry(it.bytes, this.host.maxValueBytes)
+    it.entry = e
+    if (e.holders !== undefined) return e
+    if (e.ops.length === 0) return undefined
+    const holders = this.host.scopes.holdersOf(e.ops.map((o) => o.key))
+    if (holders === undefined || holders.includes(p.id)) return undefined
+    return { stream: e.stream, seq: e.seq, time: e.time, site: e.site, deps: e.deps, ops: [], holders: [...holders] }
   }
 
   /** The bytes to send for a queued entry: itself, or an expired stub when its ttl has passed. */

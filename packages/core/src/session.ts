@@ -1,11 +1,12 @@
-import type { Session, WriteOp } from './api.js'
+import type { ReadOptions, Session, WriteOp } from './api.js'
+import type { Scopes } from './scopes.js'
 import type { LamportClock } from './clock.js'
 import { assertKey, encodeValue } from './codec.js'
 import { observationOf, viewOf, type KeyState, type Resolver } from './conflict.js'
 import type { CausalContext, Dot } from './context.js'
 import { MAX_OPS_PER_WRITE, type WriteEntryOp } from './entry.js'
 import { CausewayError } from './errors.js'
-import { FRAME_OVERHEAD_BYTES, MAX_ENTRY_BYTES } from './limits.js'
+import { FRAME_OVERHEAD_BYTES, MAX_ENTRY_BYTES, MAX_REMOTE_READ_KEYS, MAX_REMOTE_READ_WAIT_MS, REMOTE_READ_WAIT_MS_DEFAULT } from './limits.js'
 import type { Entry, Value, Version } from './types.js'
 
 /** What a session needs from its site. */
@@ -21,12 +22,17 @@ export interface SessionHost {
   unknownOrigins(deps: Dot[]): string[]
   localWrite(ops: WriteEntryOp[], ctx: CausalContext): Promise<{ version: Version; dot: Dot }>
   readStates(keys: string[]): Promise<Map<string, KeyState>>
+  readonly scopes: Scopes
+  /** Read keys held elsewhere once `deps` are visible at a member (UNAVAILABLE after waitMs). */
+  remoteRead(keys: string[], deps: Dot[], waitMs: number): Promise<Map<string, KeyState>>
 }
 
 /** A client session: its causal context, and operations run in call order. */
 export class SessionImpl implements Session {
   private chain: Promise<unknown> = Promise.resolve()
   private verified: boolean
+  /** After a remote read: how long the next operation may wait for what the value depended on. */
+  private resumeWaitMs = 0
 
   constructor(private readonly site: SessionHost, private readonly ctx: CausalContext, continued: boolean, private readonly waitMs: number) {
     this.verified = !continued
@@ -37,9 +43,11 @@ export class SessionImpl implements Session {
   private run<T>(fn: () => Promise<T>): Promise<T> {
     const p = this.chain.then(async () => {
       if (!this.verified) {
-        const ok = await this.site.waitForDeps(this.ctx.depList(), this.waitMs)
-        if (!ok) throw new CausewayError('CONTEXT_UNAVAILABLE', `the session's dependencies are not visible at site ${this.site.id} after ${this.waitMs} ms`, { details: { unknownOrigins: this.site.unknownOrigins(this.ctx.depList()) } })
+        const waitMs = Math.max(this.waitMs, this.resumeWaitMs)
+        const ok = await this.site.waitForDeps(this.ctx.depList(), waitMs)
+        if (!ok) throw new CausewayError('CONTEXT_UNAVAILABLE', `the session's dependencies are not visible at site ${this.site.id} after ${waitMs} ms`, { details: { unknownOrigins: this.site.unknownOrigins(this.ctx.depList()) } })
         this.verified = true
+        this.resumeWaitMs = 0
       }
       return fn()
     })
@@ -52,6 +60,7 @@ export class SessionImpl implements Session {
     try {
       this.checkSite()
       assertKey(key)
+      this.site.scopes.checkWrite(this.site.id, [key])
       bytes = encodeValue(value, this.maxValueBytes())
     } catch (e) {
       return Promise.reject(e)
@@ -63,6 +72,7 @@ export class SessionImpl implements Session {
     try {
       this.checkSite()
       assertKey(key)
+      this.site.scopes.checkWrite(this.site.id, [key])
     } catch (e) {
       return Promise.reject(e)
     }
@@ -89,6 +99,7 @@ export class SessionImpl implements Session {
           prepared.push({ key: op.key, value: b, supersedes: [] })
         } else throw new CausewayError('INVALID_ARGUMENT', `op for '${op.key}' needs a value or delete: true`)
       }
+      this.site.scopes.checkWrite(this.site.id, prepared.map((o) => o.key))
       if (total > MAX_ENTRY_BYTES - FRAME_OVERHEAD_BYTES) throw new CausewayError('VALUE_TOO_LARGE', `the write's values total ${total} bytes, over ${MAX_ENTRY_BYTES - FRAME_OVERHEAD_BYTES}`)
     } catch (e) {
       return Promise.reject(e)
@@ -103,21 +114,25 @@ export class SessionImpl implements Session {
     return version
   }
 
-  get(key: string): Promise<Entry | undefined> {
+  get(key: string, options?: ReadOptions): Promise<Entry | undefined> {
+    let remote: number | undefined
     try {
       this.checkSite()
       assertKey(key)
+      remote = readOptions(options)
+      if (remote === undefined) this.site.scopes.checkRead(this.site.id, [key])
     } catch (e) {
       return Promise.reject(e)
     }
     return this.run(async () => {
-      const st = (await this.site.readStates([key])).get(key)!
+      const st = (await this.readStates([key], remote)).get(key)!
       return this.observe(key, st)
     })
   }
 
-  getMany(keys: Iterable<string>): Promise<Map<string, Entry>> {
+  getMany(keys: Iterable<string>, options?: ReadOptions): Promise<Map<string, Entry>> {
     let list: string[]
+    let remote: number | undefined
     try {
       this.checkSite()
       if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<string>)[Symbol.iterator] !== 'function') {
@@ -125,11 +140,14 @@ export class SessionImpl implements Session {
       }
       list = [...new Set(keys)]
       for (const k of list) assertKey(k)
+      remote = readOptions(options)
+      if (remote === undefined) this.site.scopes.checkRead(this.site.id, list)
+      else if (list.length > MAX_REMOTE_READ_KEYS) throw new CausewayError('INVALID_ARGUMENT', `a remote getMany reads at most ${MAX_REMOTE_READ_KEYS} keys`)
     } catch (e) {
       return Promise.reject(e)
     }
     return this.run(async () => {
-      const states = await this.site.readStates(list)
+      const states = await this.readStates(list, remote)
       const out = new Map<string, Entry>()
       for (const k of list) {
         const e = this.observe(k, states.get(k)!)
@@ -137,6 +155,29 @@ export class SessionImpl implements Session {
       }
       return out
     })
+  }
+
+  /**
+   * Local keys from this site; with `remoteWaitMs`, keys outside its scopes from a member (which
+   * waits for this session's past first). What a remote value depended on may not be visible here
+   * yet: the session's next operation waits for it, as a continued session's first one does.
+   */
+  private async readStates(keys: string[], remoteWaitMs: number | undefined): Promise<Map<string, KeyState>> {
+    if (remoteWaitMs === undefined) return this.site.readStates(keys)
+    const local = keys.filter((k) => this.site.scopes.holds(this.site.id, k))
+    const foreign = keys.filter((k) => !this.site.scopes.holds(this.site.id, k))
+    const out = local.length > 0 ? await this.site.readStates(local) : new Map<string, KeyState>()
+    if (foreign.length === 0) return out
+    const got = await this.site.remoteRead(foreign, this.ctx.depList(), remoteWaitMs)
+    let maxTime = 0
+    for (const [k, st] of got) {
+      out.set(k, st)
+      for (const sib of st) maxTime = Math.max(maxTime, sib.time)
+    }
+    this.site.clock.observe(maxTime)
+    this.verified = false
+    this.resumeWaitMs = Math.max(this.resumeWaitMs, remoteWaitMs)
+    return out
   }
 
   private observe(key: string, st: KeyState): Entry | undefined {
@@ -160,3 +201,13 @@ export class SessionImpl implements Session {
   }
 }
 
+
+/** Validated read options: undefined for a local read, else the remote read's wait in ms. */
+function readOptions(o: ReadOptions | undefined): number | undefined {
+  if (o === undefined) return undefined
+  if (typeof o !== 'object' || o === null) throw new CausewayError('INVALID_ARGUMENT', 'read options must be an object')
+  if (o.remote !== undefined && typeof o.remote !== 'boolean') throw new CausewayError('INVALID_ARGUMENT', 'remote must be a boolean')
+  const waitMs = o.waitMs ?? REMOTE_READ_WAIT_MS_DEFAULT
+  if (typeof waitMs !== 'number' || !Number.isFinite(waitMs) || waitMs < 0 || waitMs > MAX_REMOTE_READ_WAIT_MS) throw new CausewayError('INVALID_ARGUMENT', `waitMs must be a number of ms in 0..${MAX_REMOTE_READ_WAIT_MS}`)
+  return o.remote === true ? waitMs : undefined
+}

@@ -14,6 +14,7 @@ import { BootstrapSource } from './bootstrap-source.js'
 import { Membership } from './membership.js'
 import { Replication } from './replication.js'
 import { Scans } from './scan.js'
+import type { Scopes } from './scopes.js'
 import { SessionImpl } from './session.js'
 import { Shard, type ShardHost } from './shard.js'
 import { Stability } from './stability.js'
@@ -144,6 +145,10 @@ class SiteImpl implements Site {
           },
           this.shards,
         ),
+        configDigest: o.configDigest,
+        scopes: o.scopes,
+        waitForDeps: (deps, ms) => this.waitForDeps(deps, ms),
+        readStates: (keys) => this.readStates(keys),
         closed: () => this.closed,
         failed: () => this.failed !== undefined,
         fail: (e) => this.fail(e),
@@ -155,6 +160,16 @@ class SiteImpl implements Site {
       this.stability,
     )
     this.scans = new Scans({ checkOpen: () => this.checkOpen(), readStates: (keys) => this.readStates(keys) }, this.shards)
+  }
+
+  get scopes(): Scopes {
+    return this.o.scopes
+  }
+
+  /** Read keys held at other sites once `deps` are visible there (remote-read.ts). Internal: sessions call it. */
+  remoteRead(keys: string[], deps: Dot[], waitMs: number): Promise<Map<string, KeyState>> {
+    this.checkOpen()
+    return this.replication.remote.read(keys, deps, waitMs)
   }
 
   get maxValueBytes(): number {
@@ -442,6 +457,7 @@ class SiteImpl implements Site {
     this.closed = true
     this.heartbeat?.()
     this.applier.releaseWaiters()
+    this.replication.remote.close()
     await this.o.network?.stop().catch((e) => this.log.warn({ err: e }, 'network stop failed'))
     // Let queued writes finish so nothing acknowledged-in-flight is torn.
     const deadline = this.wall.nowMs() + CLOSE_DRAIN_MS

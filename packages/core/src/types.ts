@@ -10,17 +10,23 @@ export type Entry = {
   siblings?: Array<{ value: Value; version: Version }>
 }
 
-export type PeerState = 'connected' | 'synchronizing' | 'disconnected' | 'unknown' | 'removed' | 'expired'
+/** 'incompatible': the peer's configuration (conflicts, scopes) differs; no writes are exchanged (`reason` says how). */
+export type PeerState = 'connected' | 'synchronizing' | 'disconnected' | 'unknown' | 'removed' | 'expired' | 'incompatible'
 
 export type SiteStatus = {
   id: string
-  peers: Array<{ id: string; state: PeerState; lastSeenMs?: number; pendingOut: number }>
+  peers: Array<{ id: string; state: PeerState; lastSeenMs?: number; pendingOut: number; reason?: string }>
   pendingIn: number
 }
 
 export type MergeFunction = (a: Value, b: Value) => Value
 export type ConflictMode = 'lww' | 'return-all' | MergeFunction
-export type ConflictOption = ConflictMode | { default?: ConflictMode; prefixes?: Record<string, ConflictMode> }
+/** A merge function with a stable identity (sites compare configurations by it, not by the function's name). */
+export type NamedMerge = { merge: MergeFunction; id: string }
+export type ConflictSpec = ConflictMode | NamedMerge
+export type ConflictOption = ConflictSpec | { default?: ConflictSpec; prefixes?: Record<string, ConflictSpec> }
+/** Replication scopes: key prefix -> the ids of the sites that hold keys under it (longest prefix wins). */
+export type ScopesOption = Record<string, string[]>
 export type Durability = 'fsync' | 'relaxed'
 
 /** Injected time source (TigerBeetle style): library code never calls Date.now() itself. */

@@ -12,7 +12,7 @@
  * its incarnation is newer than its delete marker, so a hard delete wins over concurrent updates
  * (updates never touch `i`) and a later re-insert of the same key brings it back.
  */
-import type { ConflictMode, ConflictOption, Entry, MergeFunction, Value } from '@causeway/core'
+import type { ConflictMode, ConflictOption, ConflictSpec, Entry, MergeFunction, Value } from '@causeway/core'
 import type { AnyModel } from './model.js'
 import type { CanonRow, CanonValue } from './nodes.js'
 
@@ -121,9 +121,9 @@ export const rowMerge: MergeFunction & { readonly causewayOrmRowMerge: true } = 
  * readable; every site of a deployment must then use it (conflicts must agree anyway).
  */
 export function ormConflicts(models: readonly AnyModel[], base: ConflictOption = 'lww'): ConflictOption {
-  const prefixes: Record<string, ConflictMode> = {}
-  let dflt: ConflictMode | undefined = 'lww'
-  if (typeof base === 'object' && base !== null) {
+  const prefixes: Record<string, ConflictSpec> = {}
+  let dflt: ConflictSpec | undefined = 'lww'
+  if (typeof base === 'object' && base !== null && !('merge' in base)) {
     dflt = base.default
     Object.assign(prefixes, base.prefixes ?? {})
   } else {
