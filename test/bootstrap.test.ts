@@ -67,8 +67,10 @@ describe('bootstrap', async () => {
     const net = createSimNetwork({ latencyMs: 1 })
     cleanups.push(() => net.close())
     const A = keptStorage()
-    const a = await openSite({ id: 'a', shards: 1, ...opts, network: net.adapter('a'), storage: A.storage })
-    const b = await openSite({ id: 'b', shards: 2, ...opts, network: net.adapter('b'), storage: 'memory', conflicts: { default: 'lww', prefixes: { 'r/': 'return-all' } } })
+    // Every site has the same conflicts (configuration agreement: different ones would be refused).
+    const conflicts = { default: 'lww' as const, prefixes: { 'r/': 'return-all' as const } }
+    const a = await openSite({ id: 'a', shards: 1, ...opts, network: net.adapter('a'), storage: A.storage, conflicts })
+    const b = await openSite({ id: 'b', shards: 2, ...opts, network: net.adapter('b'), storage: 'memory', conflicts })
     cleanups.push(() => a.close(), () => b.close())
     const n = 2000
     const keys = Array.from({ length: n }, (_, i) => `k/${String(i).padStart(4, '0')}`)

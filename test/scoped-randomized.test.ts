@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { isCausewayError, type Entry, type Session } from 'causeway'
 import { createRandom } from '@causeway/sim'
-import { checkHistory, createHistory } from './checker/index.js'
+import { checkHistory, createHistory } from '@causeway/checker'
 import { scopedCluster } from './scope-helpers.js'
 
 let cleanup: Array<() => Promise<void>> = []
