@@ -29,7 +29,7 @@ function gc(): void {
   ;(globalThis as { gc?: () => void }).gc?.()
 }
 
-async function runOne(n: number, degree: number | 'mesh', writesPerSite: number): Promise<Point> {
+export async function runOne(n: number, degree: number | 'mesh', writesPerSite: number): Promise<Point> {
   const ids = Array.from({ length: n }, (_, i) => `s${i}`)
   gc()
   const heap0 = process.memoryUsage().heapUsed
