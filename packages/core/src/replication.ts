@@ -6,7 +6,7 @@ import { decodeEntry, encodeEntry, type WriteEntry } from './entry.js'
 import { decodeStubRun, isStubRun } from './stub.js'
 import { CausewayError } from './errors.js'
 import { timeToMs, type LamportClock } from './clock.js'
-import { PRUNE_STALL_BEATS, STARTUP_UPSTREAM_GRACE_MS, FRAME_BYTES, FRAME_OVERHEAD_BYTES, BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, PEER_WARN_INTERVAL_MS } from './limits.js'
+import { STARTUP_UPSTREAM_GRACE_MS, FRAME_BYTES, FRAME_OVERHEAD_BYTES, BAD_FRAME_WINDOW_MS, FAULTY_COOLDOWN_MS, MAX_BAD_FRAMES, MAX_ENTRY_BYTES, MAX_INBOUND_FRAMES, PEER_WARN_INTERVAL_MS } from './limits.js'
 import { OwnRecovery } from './own-recovery.js'
 import { RateLimitedLog } from './ratelog.js'
 import type { NetworkAdapter, NetworkHandler, PeerConfig, SiteProgress } from './network.js'
@@ -18,6 +18,8 @@ import { LinkDecoder, LinkEncoder } from './link-codec.js'
 import type { TreeInfo } from './stability-tree.js'
 import { type PeerLink } from './peer-link.js'
 import { Sender } from './sender.js'
+import { siteStatus } from './peer-status.js'
+import { RelayControl } from './relay-control.js'
 import type { StreamState, Streams } from './streams.js'
 import type { Clock, PeerState, SiteStatus } from './types.js'
 import { digestMismatch } from './config.js'
@@ -86,12 +88,8 @@ export interface ReplicationHost {
 
 export class Replication implements NetworkHandler {
   private readonly peers = new Map<string, PeerLink>()
-  /** Per origin, the peer whose relay of it we keep (the first to deliver it); others are pruned. */
-  private readonly preferred = new Map<string, string>()
-  /** Per origin, the sum of its streams' accepted seqs at the last prune check (progress detection). */
-  private readonly progressAt = new Map<string, number>()
-  /** Per stream, what was accepted at the last beat (stall detection). */
-  private readonly acceptedAtBeat = new Map<string, number>()
+  /** Relay pruning and re-asking lost frames (relay-control.ts). */
+  private readonly relays: RelayControl
   private readonly sender: Sender
   /** Warnings about what peers send, rate-limited per peer and reason. */
   private readonly peerLog: RateLimitedLog
@@ -107,6 +105,7 @@ export class Replication implements NetworkHandler {
     private readonly gossip: Gossip,
   ) {
     this.sender = new Sender(host, streams, this.peers, (peer) => this.peerConfig(peer), (p, f) => this.send(p, f))
+    this.relays = new RelayControl(host.siteId, streams)
     this.remote = new RemoteReads({
       siteId: host.siteId,
       scopes: host.scopes,
@@ -309,11 +308,7 @@ export class Replication implements NetworkHandler {
     p.pruned.clear()
     p.pruneOut.clear()
     // Origins we heard through this peer: every other peer may send them again (one will be preferred).
-    for (const [origin, via] of this.preferred) {
-      if (via !== peer) continue
-      this.preferred.delete(origin)
-      for (const q of this.peers.values()) q.pruneOut.delete(origin)
-    }
+    this.relays.down(peer, this.peers.values())
     this.gossip.onDown(peer)
     if (!this.host.closed()) this.broadcastBeat()
   }
@@ -517,11 +512,7 @@ export class Replication implements NetworkHandler {
         if (entry.seq <= s.accepted) {
           // A duplicate (relays make these normal): this origin reaches us by another path, so ask
           // this peer to stop relaying it (Plumtree's prune); the first path to deliver stays eager.
-          const via = this.preferred.get(s.origin)
-          if (via !== undefined && via !== p.id && s.origin !== p.id && !p.pruneOut.has(s.origin)) {
-            p.pruneOut.set(s.origin, 0)
-            prunedNow = true
-          }
+          if (this.relays.duplicate(p, s.origin)) prunedNow = true
           continue
         }
         if (entry.holders?.includes(this.host.siteId)) {
@@ -542,7 +533,7 @@ export class Replication implements NetworkHandler {
             bytes = encodeEntry(entry)
           }
         }
-        if (s.origin === p.id || !this.preferred.has(s.origin)) this.preferred.set(s.origin, p.id)
+        this.relays.accepted(p, s.origin)
         if (!this.host.clock.admits(entry.time)) {
           // Too far ahead of our clock: refused (no peer may move our clock past the skew bound).
           // Asked for again at heartbeats, so a peer whose clock is merely fast gets through later.
@@ -590,21 +581,7 @@ export class Replication implements NetworkHandler {
   /** Heartbeat: writes refused for clock skew are asked for again; stale recoveries give up. */
   checkPeers(): void {
     this.recovery.tick()
-    this.checkPrunes()
-    // A peer holds more of a stream it sends us than we accepted, and a whole beat brought none of
-    // it: frames were lost (inbound queue full, a race) with no later frame to show the gap. Ask again.
-    const firstHand = new Set(this.upstreams())
-    for (const p of this.peers.values()) {
-      if (!p.up || !p.helloIn || p.inboundDepth > 0 || this.peerConfig(p.id)?.receive === false) continue
-      for (const [sid, q] of p.known) {
-        const s = this.streams.get(sid)
-        if (!s || q <= s.accepted || s.origin === this.host.siteId) continue
-        // Only streams this peer does send us: its own, or relayed ones we neither pruned nor hear first-hand.
-        if (s.origin !== p.id && (p.pruneOut.has(s.origin) || firstHand.has(s.origin))) continue
-        if (this.acceptedAtBeat.get(sid) === s.accepted) this.send(p, { t: 'nack', stream: sid, have: s.accepted })
-      }
-    }
-    for (const s of this.streams.values()) this.acceptedAtBeat.set(s.id, s.accepted)
+    this.relays.tick(this.peers.values(), new Set(this.upstreams()), (p) => this.peerConfig(p.id)?.receive !== false, (p, stream, have) => this.send(p, { t: 'nack', stream, have }))
     for (const p of this.peers.values()) {
       if (p.deferred.size === 0 || !p.up) continue
       for (const sid of p.deferred) this.send(p, { t: 'nack', stream: sid, have: this.streams.get(sid)?.accepted ?? 0 })
@@ -665,77 +642,17 @@ export class Replication implements NetworkHandler {
     this.send(p, { t: 'beat', ...encodeBeat(p.enc, { rv, ups, prune: new Set(p.pruneOut.keys()), tree: this.gossip.beatFor(p.id) }) })
   }
 
-  /**
-   * A pruned peer that holds more of an origin's writes than we do while we make no progress on
-   * that origin for PRUNE_STALL_BEATS beats is asked to relay it again: the preferred path stalled.
-   * (Merely being behind a faster path is not a stall: that is the price of one copy per write.)
-   */
-  private checkPrunes(): void {
-    let progress: Map<string, number> | undefined
-    for (const q of this.peers.values()) {
-      if (q.pruneOut.size === 0 || !q.up) continue
-      if (!progress) {
-        progress = new Map()
-        for (const s of this.streams.values()) progress.set(s.origin, (progress.get(s.origin) ?? 0) + s.accepted)
-      }
-      const ahead = new Set<string>()
-      for (const [sid, n] of q.known) {
-        const origin = sid.slice(0, sid.indexOf('/'))
-        if (q.pruneOut.has(origin) && n > (this.streams.get(sid)?.accepted ?? 0)) ahead.add(origin)
-      }
-      for (const [origin, beats] of q.pruneOut) {
-        const moved = (progress.get(origin) ?? 0) !== this.progressAt.get(origin)
-        if (!ahead.has(origin) || moved) q.pruneOut.set(origin, 0)
-        else if (beats + 1 < PRUNE_STALL_BEATS) q.pruneOut.set(origin, beats + 1)
-        else {
-          q.pruneOut.delete(origin)
-          this.preferred.set(origin, q.id)
-        }
-      }
-    }
-    if (progress) for (const [o, n] of progress) this.progressAt.set(o, n)
-  }
-
-  /** status(): the peers part and pendingIn. */
+  /** status(): the peers part and pendingIn (peer-status.ts). */
   status(): SiteStatus {
-    const cfgs = this.host.network?.peers() ?? []
-    const now = this.host.wall.nowMs()
-    let pendingIn = 0
-    for (const s of this.streams.values()) if (s.origin !== this.host.siteId) pendingIn += Math.max(0, s.rv - s.av)
-    const removed = this.host.membership?.list() ?? []
-    const listed = new Set(cfgs.map((c) => c.site))
-    return {
-      id: this.host.siteId,
-      peers: [...cfgs.filter((c) => !removed.includes(c.site)).map((c) => {
-        const p = this.peers.get(c.site)
-        let pendingOut = 0
-        if (c.send) {
-          for (const s of this.streams.values()) {
-            if (s.origin === c.site) continue
-            pendingOut += Math.max(0, s.rv - (p?.known.get(s.id) ?? 0))
-          }
-        }
-        let state: PeerState = 'unknown'
-        if (p?.incompatible !== undefined) state = 'incompatible'
-        else if (p?.up) {
-          let behind = false
-          for (const [sid, q] of p.known) if ((this.streams.get(sid)?.rv ?? 0) < q && c.receive && sid.slice(0, sid.indexOf('/')) !== this.host.siteId) behind = true
-          state = pendingOut > 0 || behind || !p.helloIn ? 'synchronizing' : 'connected'
-        } else if (this.expired(c.site)) state = 'expired'
-        else if (p?.everSeen) state = 'disconnected'
-        const out: SiteStatus['peers'][number] = { id: c.site, state, pendingOut }
-        if (p?.everSeen) out.lastSeenMs = Math.max(0, now - p.lastSeenAt)
-        if (p?.incompatible !== undefined) out.reason = p.incompatible
-        return out
-      }), ...removed.filter((s) => listed.has(s) || this.peers.has(s)).map((s) => {
-        // Removed members stay visible (with 'removed') so an operator can see the removal took.
-        const p = this.peers.get(s)
-        const out: SiteStatus['peers'][number] = { id: s, state: 'removed', pendingOut: 0 }
-        if (p?.everSeen) out.lastSeenMs = Math.max(0, now - p.lastSeenAt)
-        return out
-      })],
-      pendingIn,
-    }
+    return siteStatus({
+      siteId: this.host.siteId,
+      configs: this.host.network?.peers() ?? [],
+      nowMs: this.host.wall.nowMs(),
+      removed: this.host.membership?.list() ?? [],
+      peers: this.peers,
+      streams: this.streams,
+      expired: (site) => this.expired(site),
+    })
   }
 }
 
