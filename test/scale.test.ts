@@ -117,3 +117,27 @@ describe('metadata that does not grow with the deployment (#10)', () => {
     await eventually(async () => (await d.count('site0', 'l!')) < 1100, 30_000, 'site0 trims its log')
   })
 })
+
+describe('the sim default mesh as a bounded-degree overlay', () => {
+  it('createSimNetwork({ degree: 4 }): each site links to a few others, every write reaches every site by relay', async () => {
+    const net = createSimNetwork({ latencyMs: 1, degree: 4 })
+    toClose.push(net)
+    const ids = Array.from({ length: 14 }, (_, i) => `o${i}`)
+    const sites: Site[] = []
+    for (const id of ids) {
+      const s = await openSite({ id, storage: 'memory', shards: 1, heartbeatMs: 20, network: net.adapter(id) })
+      sites.push(s)
+      toClose.push(s)
+    }
+    for (const s of sites) {
+      const n = s.status().peers.length
+      expect(n).toBeGreaterThanOrEqual(2)
+      expect(n).toBeLessThanOrEqual(8)
+    }
+    expect(sites.map((s) => s.status().peers.length).reduce((a, b) => a + b, 0)).toBeLessThan(14 * 13)
+    await Promise.all(sites.map((s, i) => s.session().put(`w/${i}`, i)))
+    await net.settle()
+    const keys = ids.map((_, i) => `w/${i}`)
+    for (const s of sites) expect((await s.session().getMany(keys)).size).toBe(14)
+  })
+})

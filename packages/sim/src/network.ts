@@ -11,7 +11,7 @@
  * - Delivery time = max(previous delivery time on the direction, now + latency + U[0, jitter)).
  * - send/receive flags are engine policy: reported by peers(), frames flow both ways regardless.
  */
-import { CausewayError, isSiteId } from '@causeway/core'
+import { CausewayError, isSiteId, overlayGraph } from '@causeway/core'
 import { systemClock, systemTimers } from '@causeway/core'
 import type { Clock, NetworkHandler, PeerConfig, SiteProgress, Timers } from '@causeway/core'
 import { FrameTrace } from './trace.js'
@@ -155,6 +155,9 @@ class SimNetworkImpl implements SimNetwork {
   private readonly known = new Set<string>()
   /** `known` sorted, cached: the engine asks for its peers on every pump. */
   private sortedKnown: string[] | undefined
+  /** The overlay of the default mesh with `degree` (recomputed when sites join). */
+  private overlay: Map<string, Set<string>> | undefined
+  private readonly degree: number | undefined
   private readonly links = new Map<string, Link>()
   private readonly partitionGroup = new Map<string, number>()
   private readonly cuts = new Set<string>()
@@ -191,6 +194,8 @@ class SimNetworkImpl implements SimNetwork {
     }
     const jitterMs = options.jitterMs ?? 0
     if (!isNonNegativeFinite(jitterMs)) throw invalidOptions('jitterMs must be a finite number >= 0')
+    if (options.degree !== undefined && (!Number.isInteger(options.degree) || options.degree < 2)) throw invalidOptions('degree must be an integer >= 2')
+    this.degree = options.degree
     const seed = options.seed ?? DEFAULT_SEED
     if (typeof seed !== 'number' || !Number.isFinite(seed)) throw invalidOptions('seed must be a finite number')
     const highWaterBytes = options.highWaterBytes ?? DEFAULT_HIGH_WATER_BYTES
@@ -276,6 +281,7 @@ class SimNetworkImpl implements SimNetwork {
     if (!this.known.has(siteId)) {
       this.known.add(siteId)
       this.sortedKnown = undefined
+      this.overlay = undefined
     }
     return this.makeAdapter(ep)
   }
@@ -320,6 +326,7 @@ class SimNetworkImpl implements SimNetwork {
     if (!this.known.has(cfg.site)) {
       this.known.add(cfg.site)
       this.sortedKnown = undefined
+      this.overlay = undefined
     }
     this.refreshLinks()
   }
@@ -338,8 +345,11 @@ class SimNetworkImpl implements SimNetwork {
     // Sites that exclude this one are left out: the engine must not queue writes for a peer it can
     // never reach. Stopped sites stay listed: they may restart and still need our writes.
     this.sortedKnown ??= [...this.known].sort()
+    if (this.degree !== undefined) this.overlay ??= overlayGraph(this.sortedKnown, this.degree)
+    const mine = this.overlay?.get(ep.siteId)
     for (const site of this.sortedKnown) {
       if (site === ep.siteId || ep.excluded.has(site)) continue
+      if (mine !== undefined && !mine.has(site)) continue
       const other = this.endpoints.get(site)
       if (other !== undefined && !other.allows(ep.siteId)) continue
       out.push({ site, send: true, receive: true })
@@ -435,6 +445,11 @@ class SimNetworkImpl implements SimNetwork {
   private shouldBeUp(x: Endpoint, y: Endpoint): boolean {
     if (this.closed || x.state !== 'started' || y.state !== 'started') return false
     if (!x.allows(y.siteId) || !y.allows(x.siteId)) return false
+    if (this.degree !== undefined && x.allow === undefined && y.allow === undefined) {
+      this.sortedKnown ??= [...this.known].sort()
+      this.overlay ??= overlayGraph(this.sortedKnown, this.degree)
+      if (!this.overlay.get(x.siteId)?.has(y.siteId)) return false
+    }
     if (this.cuts.has(pairKey(x.siteId, y.siteId)) || this.hungUp.has(pairKey(x.siteId, y.siteId))) return false
     const gx = this.partitionGroup.get(x.siteId)
     const gy = this.partitionGroup.get(y.siteId)

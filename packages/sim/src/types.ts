@@ -28,6 +28,12 @@ export interface SimNetworkOptions {
    * storage. The same seed and the same calls then give the same trace().
    */
   virtualTime?: boolean
+  /**
+   * The default mesh becomes a bounded-degree overlay: each site links to about `degree` others
+   * (core's overlayGraph: a hashed ring plus chords, the same graph at every site) and reaches the
+   * rest by relay. Default: every site talks to every other site.
+   */
+  degree?: number
   /** Keep the digest of delivered frames for trace() (default: virtualTime; it costs a hash per byte). */
   trace?: boolean
   /** Virtual time at creation, ms since the epoch (default 2026-01-01T00:00:00Z). */
