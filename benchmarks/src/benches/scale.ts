@@ -58,7 +58,7 @@ export async function runOne(n: number, degree: number | 'mesh', writesPerSite: 
       const got = await sites[i]!.session().getMany(keys)
       if (got.size !== keys.length) allReached = false
     }
-    await net.run(5000) // beats carry the last changes
+    await net.run(60_000) // beats carry the last changes down the stability tree (depth ~ log N beats)
     net.resetStats()
     await net.run(IDLE_VIRTUAL_S * 1000)
     const idleBytes = net.stats().bytes
