@@ -8,7 +8,7 @@ import type { NetworkAdapter, NetworkHandler, SiteProgress } from './network.js'
 import { decodeFrame, encodeFrame, type Frame, type Vector } from './protocol.js'
 import type { Shard } from './shard.js'
 import type { Streams } from './streams.js'
-import type { Clock } from './types.js'
+import type { Clock, Timers } from './types.js'
 
 /** What a bootstrapping site needs from itself. */
 export interface BootstrapHost {
@@ -23,6 +23,8 @@ export interface BootstrapHost {
   readonly clock: LamportClock
   readonly shards: readonly Shard[]
   readonly streams: Streams
+  /** Injected timers (openSite waits on the bootstrap: its deadline keeps the process alive). */
+  readonly timers: Timers
   closed(): boolean
 }
 
@@ -169,7 +171,7 @@ export class BootstrapClient implements NetworkHandler {
       this.retryIfStale()
       await new Promise<void>((r) => {
         this.wake = r
-        setTimeout(r, Math.min(left, 100)).unref?.()
+        this.host.timers.after(Math.min(left, 100), r, { keepAlive: true })
       })
       this.wake = undefined
     }
@@ -216,7 +218,7 @@ export class BootstrapClient implements NetworkHandler {
       if (!behind) return
       if (this.host.closed()) throw new CausewayError('CLOSED', 'site closed during bootstrap')
       if (this.host.wall.nowMs() > this.host.deadlineMs) throw this.timeout('catching up after the snapshot')
-      await new Promise((r) => setTimeout(r, POLL_MS * 5))
+      await new Promise<void>((r) => this.host.timers.after(POLL_MS * 5, r, { keepAlive: true }))
     }
   }
 

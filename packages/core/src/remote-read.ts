@@ -6,6 +6,7 @@ import { CausewayError } from './errors.js'
 import { MAX_PENDING_REMOTE_READS, MAX_REMOTE_READS_SERVED_PER_PEER } from './limits.js'
 import { MAX_REMOTE_READ_WAIT_MS, type Frame, type WireSibling } from './protocol.js'
 import type { Scopes } from './scopes.js'
+import type { Timers } from './types.js'
 
 /** What remote reads need from the site and the peer protocol. */
 export interface RemoteReadHost {
@@ -21,6 +22,8 @@ export interface RemoteReadHost {
   admits(time: number): boolean
   waitForDeps(deps: Dot[], waitMs: number): Promise<boolean>
   readStates(keys: string[]): Promise<Map<string, KeyState>>
+  /** Injected timers: a read's deadline keeps the process alive until it settles. */
+  readonly timers: Timers
 }
 
 interface Pending {
@@ -30,7 +33,7 @@ interface Pending {
   tooLarge: boolean
   resolve(states: Map<string, KeyState>): void
   reject(e: unknown): void
-  timer: ReturnType<typeof setTimeout>
+  cancel: () => void
 }
 
 /**
@@ -68,12 +71,15 @@ export class RemoteReads {
     if (this.pending.size >= MAX_PENDING_REMOTE_READS) return Promise.reject(unavailable('too many remote reads pending'))
     const id = this.nextId++
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id)
-        reject(unavailable(`no member of the scope of '${keys[0]}' answered within ${waitMs} ms`))
-      }, waitMs)
-      timer.unref?.()
-      this.pending.set(id, { keys: new Set(keys), targets: new Set(targets), failed: 0, tooLarge: false, resolve, reject, timer })
+      const cancel = this.host.timers.after(
+        waitMs,
+        () => {
+          this.pending.delete(id)
+          reject(unavailable(`no member of the scope of '${keys[0]}' answered within ${waitMs} ms`))
+        },
+        { keepAlive: true },
+      )
+      this.pending.set(id, { keys: new Set(keys), targets: new Set(targets), failed: 0, tooLarge: false, resolve, reject, cancel })
       const f: Frame = { t: 'read', id, keys, deps: deps.map(([s, q]) => [s, q] as [typeof s, number]), waitMs }
       for (const t of targets) this.host.send(t, f)
     })
@@ -114,7 +120,7 @@ export class RemoteReads {
 
   private settle(id: number, p: Pending, err: unknown, states?: Map<string, KeyState>): void {
     this.pending.delete(id)
-    clearTimeout(p.timer)
+    p.cancel()
     if (err !== undefined) p.reject(err)
     else p.resolve(states!)
   }

@@ -21,7 +21,7 @@ import { Sender } from './sender.js'
 import { siteStatus } from './peer-status.js'
 import { RelayControl } from './relay-control.js'
 import type { StreamState, Streams } from './streams.js'
-import type { Clock, PeerState, SiteStatus } from './types.js'
+import type { Clock, SiteStatus, Timers } from './types.js'
 import { digestMismatch } from './config.js'
 import type { Scopes } from './scopes.js'
 
@@ -60,6 +60,7 @@ export interface ReplicationHost {
   readonly maxValueBytes: number
   readonly log: Logger
   readonly wall: Clock
+  readonly timers: Timers
   readonly clock: LamportClock
   readonly shardCount: number
   /** How long writes wait for entries a peer claims of our own stream (recoveryTimeoutMs). */
@@ -122,6 +123,7 @@ export class Replication implements NetworkHandler {
       admits: (t) => host.clock.admits(t),
       waitForDeps: (deps, ms) => host.waitForDeps(deps, ms),
       readStates: (keys) => host.readStates(keys),
+      timers: host.timers,
     })
     this.peerLog = new RateLimitedLog(host.log, host.wall, PEER_WARN_INTERVAL_MS)
     this.startedAtMs = host.wall.nowMs()

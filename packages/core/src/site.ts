@@ -129,6 +129,7 @@ class SiteImpl implements Site {
         maxValueBytes: o.maxValueBytes,
         log: this.log,
         wall: this.wall,
+        timers: o.timers,
         clock: this.clock,
         shardCount: this.shards.length,
         recoveryTimeoutMs: o.recoveryTimeoutMs,
@@ -209,7 +210,7 @@ class SiteImpl implements Site {
 
   /** Copy a snapshot from `source` (bootstrap.ts), then replicate from its vector. */
   private joinByBootstrap(network: NetworkAdapter, source: string): Promise<void> {
-    const host = { siteId: this.id, log: this.log, wall: this.wall, network, source, deadlineMs: this.wall.nowMs() + this.o.bootstrapTimeoutMs, maxValueBytes: this.o.maxValueBytes, clock: this.clock, shards: this.shards, streams: this.streams, closed: () => this.closed }
+    const host = { siteId: this.id, log: this.log, wall: this.wall, network, source, deadlineMs: this.wall.nowMs() + this.o.bootstrapTimeoutMs, maxValueBytes: this.o.maxValueBytes, clock: this.clock, shards: this.shards, streams: this.streams, timers: this.o.timers, closed: () => this.closed }
     return runBootstrap(new BootstrapClient(host, this.replication), () => this.startHeartbeat())
   }
 
