@@ -4,34 +4,16 @@
  * and resumes after its connection is cut half-way.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { MemoryLevel } from 'memory-level'
-import { openSite, type Entry, type ShardDb, type Site, type StorageFactory } from 'causeway'
+import { openSite, type Entry, type Site } from 'causeway'
 import { createSimNetwork, type SimAdapter } from '@causeway/sim'
 import { checkHistory, createHistory } from '@causeway/checker'
-import { eventually } from './helpers.js'
+import { eventually, keptStorage, logKeys } from './helpers.js'
 
 const cleanups: Array<() => Promise<unknown>> = []
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {})
 })
 
-function keptStorage(): { storage: StorageFactory; dbs: ShardDb[] } {
-  const dbs: ShardDb[] = []
-  const storage = Object.assign(
-    (i: number) => {
-      if (!dbs[i]) dbs[i] = new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as ShardDb
-      return dbs[i]!
-    },
-    { supports: { persistent: true } },
-  )
-  return { storage, dbs }
-}
-
-const logKeys = async (dbs: ShardDb[]): Promise<number> => {
-  let n = 0
-  for (const db of dbs) n += (await db.keys({ gte: 'l!', lt: 'l"' }).all()).length
-  return n
-}
 
 async function all(site: Site, keys: string[]): Promise<Map<string, Entry>> {
   return site.session().getMany(keys)

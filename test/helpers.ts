@@ -1,4 +1,5 @@
-import { openSite, type OpenSiteOptions, type Site } from 'causeway'
+import { MemoryLevel } from 'memory-level'
+import { openSite, type OpenSiteOptions, type ShardDb, type Site, type StorageFactory } from 'causeway'
 import { createSimNetwork, type SimAdapterOptions, type SimNetworkOptions } from '@causeway/sim'
 
 /** Several sites on one simulated network; closes everything at the end of the test. */
@@ -34,4 +35,24 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false> | T
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 5))
   }
+}
+
+/** A storage whose dbs outlive the site (reopens see the same data), and the dbs to inspect. */
+export function keptStorage(): { storage: StorageFactory; dbs: ShardDb[] } {
+  const dbs: ShardDb[] = []
+  const storage = Object.assign(
+    (i: number) => {
+      if (!dbs[i]) dbs[i] = new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as ShardDb
+      return dbs[i]!
+    },
+    { supports: { persistent: true } },
+  )
+  return { storage, dbs }
+}
+
+/** Log entries held in these shard dbs. */
+export const logKeys = async (dbs: ShardDb[]): Promise<number> => {
+  let n = 0
+  for (const db of dbs) n += (await db.keys({ gte: 'l!', lt: 'l"' }).all()).length
+  return n
 }

@@ -3,34 +3,15 @@
  * trimming), what it wrote still reaches everyone, its frames are refused, and it survives a restart.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { MemoryLevel } from 'memory-level'
-import { CausewayError, openSite, type ShardDb, type Site, type StorageFactory } from 'causeway'
+import { CausewayError, openSite, type Site } from 'causeway'
 import { createSimNetwork } from '@causeway/sim'
-import { eventually } from './helpers.js'
+import { eventually, keptStorage, logKeys } from './helpers.js'
 
 const cleanups: Array<() => Promise<unknown>> = []
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {})
 })
 
-/** A storage whose dbs outlive the site (reopens see the same data), and the dbs to inspect. */
-function keptStorage(): { storage: StorageFactory; dbs: ShardDb[] } {
-  const dbs: ShardDb[] = []
-  const storage = Object.assign(
-    (i: number) => {
-      if (!dbs[i]) dbs[i] = new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as ShardDb
-      return dbs[i]!
-    },
-    { supports: { persistent: true } },
-  )
-  return { storage, dbs }
-}
-
-const logKeys = async (dbs: ShardDb[]): Promise<number> => {
-  let n = 0
-  for (const db of dbs) n += (await db.keys({ gte: 'l!', lt: 'l"' }).all()).length
-  return n
-}
 
 const state = (s: Site, id: string) => s.status().peers.find((p) => p.id === id)?.state
 
