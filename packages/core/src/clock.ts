@@ -67,6 +67,10 @@ export class LamportClock {
     if (time > this.limit()) throw skew(time, this.phys(), this.maxSkewMs)
     this.last = time
   }
+  /** The CLOCK_SKEW error refusing an outside `time` (callers check admits() first). */
+  skewError(time: number): CausewayError {
+    return skew(time, this.phys(), this.maxSkewMs)
+  }
   /** A time this site issued or accepted itself (recovery): trusted, so a restart never fails on it. */
   restore(time: number): void {
     if (time > this.last) this.last = time

@@ -1,7 +1,8 @@
-import { assertKey, decodeUntrusted, encode } from './codec.js'
+import { assertKey, decodeUntrusted, encode, MAX_KEY_BYTES } from './codec.js'
 import { isSeq, isStreamId, type StreamId } from './context.js'
 import { CONFIG_DIGEST_RE } from './config.js'
 import { CausewayError } from './errors.js'
+import { isSiteId } from './ids.js'
 import type { BeatWire } from './beat.js'
 import { MAX_LINK_NAMES, type Defs } from './link-codec.js'
 
@@ -50,7 +51,6 @@ export const MAX_REMOTE_READ_KEYS = 1024
 export const MAX_REMOTE_READ_WAIT_MS = 600_000
 /** A stored sibling: [time, site, stream, seq, value or null (tombstone)] (conflict.ts stateToWire). */
 export type WireSibling = [number, string, StreamId, number, Uint8Array | null]
-const SITE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/
 
 export function encodeFrame(f: Frame): Uint8Array {
   switch (f.t) {
@@ -91,11 +91,10 @@ function vector(x: unknown): Vector {
 
 function sites(x: unknown): string[] {
   if (!Array.isArray(x) || x.length > 10_000) throw bad('site list')
-  for (const s of x) if (typeof s !== 'string' || !SITE_RE.test(s)) throw bad('site id')
+  for (const s of x) if (!isSiteId(s)) throw bad('site id')
   return x as string[]
 }
 
-const MAX_KEY_BYTES = 1024
 function isShardIndex(x: unknown): x is number {
   return Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) <= 4096
 }
@@ -127,7 +126,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   if (!Array.isArray(x) || x.length === 0) throw bad('shape')
   switch (x[0]) {
     case 0: {
-      if ((x.length !== 7 && x.length !== 8) || typeof x[1] !== 'number' || typeof x[2] !== 'string' || !SITE_RE.test(x[2]) || typeof x[3] !== 'boolean' || typeof x[4] !== 'boolean') throw bad('hello')
+      if ((x.length !== 7 && x.length !== 8) || typeof x[1] !== 'number' || !isSiteId(x[2]) || typeof x[3] !== 'boolean' || typeof x[4] !== 'boolean') throw bad('hello')
       // cfg: the configuration digest (config.ts); absent from older peers, which are then refused as incompatible.
       if (x.length === 8 && (typeof x[7] !== 'string' || !CONFIG_DIGEST_RE.test(x[7]))) throw bad('hello config digest')
       const hello: Frame = { t: 'hello', v: x[1], site: x[2], accepts: x[3], sends: x[4], rv: vector(x[5]), ups: sites(x[6]) }
@@ -167,7 +166,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
       const states = (y[3] as unknown[]).map((e) => {
         if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || e[0].length === 0 || e[0].length > MAX_KEY_BYTES || !Array.isArray(e[1]) || e[1].length > 10_000) throw bad('bschunk state')
         for (const s of e[1] as unknown[]) {
-          if (!Array.isArray(s) || s.length !== 5 || !Number.isSafeInteger(s[0]) || (s[0] as number) < 0 || typeof s[1] !== 'string' || !SITE_RE.test(s[1]) || !isStreamId(s[2]) || !isSeq(s[3]) || !(s[4] === null || s[4] instanceof Uint8Array)) throw bad('bschunk sibling')
+          if (!Array.isArray(s) || s.length !== 5 || !Number.isSafeInteger(s[0]) || (s[0] as number) < 0 || !isSiteId(s[1]) || !isStreamId(s[2]) || !isSeq(s[3]) || !(s[4] === null || s[4] instanceof Uint8Array)) throw bad('bschunk sibling')
         }
         return [e[0], e[1]] as [string, unknown[]]
       })
@@ -189,7 +188,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
         if (!Array.isArray(e) || e.length !== 2 || !isKey(e[0]) || !Array.isArray(e[1]) || e[1].length > 4096) throw bad('read-res state')
         const sibs: WireSibling[] = []
         for (const r of e[1] as unknown[]) {
-          if (!Array.isArray(r) || r.length !== 5 || !Number.isSafeInteger(r[0]) || (r[0] as number) < 0 || typeof r[1] !== 'string' || !SITE_RE.test(r[1]) || !isStreamId(r[2]) || !isSeq(r[3])) throw bad('read-res sibling')
+          if (!Array.isArray(r) || r.length !== 5 || !Number.isSafeInteger(r[0]) || (r[0] as number) < 0 || !isSiteId(r[1]) || !isStreamId(r[2]) || !isSeq(r[3])) throw bad('read-res sibling')
           if (r[4] !== null && !(r[4] instanceof Uint8Array)) throw bad('read-res value')
           if ((r[2] as string).slice(0, (r[2] as string).indexOf('/')) !== r[1]) throw bad('read-res sibling origin')
           sibs.push([r[0] as number, r[1], r[2] as StreamId, r[3] as number, r[4] === null ? null : new Uint8Array(r[4] as Uint8Array)])

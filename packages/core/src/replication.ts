@@ -126,7 +126,6 @@ export class Replication implements NetworkHandler {
       timers: host.timers,
     })
     this.peerLog = new RateLimitedLog(host.log, host.wall, PEER_WARN_INTERVAL_MS)
-    this.startedAtMs = host.wall.nowMs()
     this.openedAtMs = host.wall.nowMs()
     this.recovery = new OwnRecovery(
       {
@@ -227,14 +226,11 @@ export class Replication implements NetworkHandler {
   }
 
   private rvVector(): Vector {
-    const v: Vector = []
-    for (const s of this.streams.values()) if (s.rv > 0) v.push([s.id, s.rv])
-    return v
+    return [...this.rvMap()]
   }
 
 
   private encoders = 0
-  private startedAtMs = 0
   /** Sessions distinguish this encoder from any earlier one towards the same peer, across restarts too. */
   private newEncoder(): LinkEncoder {
     return new LinkEncoder((((Math.floor(this.host.wall.nowMs()) & 0x1fffff) << 10) | (++this.encoders & 0x3ff)) >>> 0)
@@ -247,7 +243,7 @@ export class Replication implements NetworkHandler {
    */
   private upstreams(): string[] {
     const out: string[] = []
-    const starting = this.host.wall.nowMs() - this.startedAtMs < STARTUP_UPSTREAM_GRACE_MS
+    const starting = this.host.wall.nowMs() - this.openedAtMs < STARTUP_UPSTREAM_GRACE_MS
     for (const c of this.host.network?.peers() ?? []) {
       if (!c.receive) continue
       const p = this.peers.get(c.site)

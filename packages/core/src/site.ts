@@ -1,6 +1,6 @@
 import type { IndexDefinition, Logger, OpenSiteOptions, ScanKeysOptions, ScanOptions, Session, SessionOptions, ShardDb, Site } from './api.js'
 import { Applier } from './applier.js'
-import { LamportClock, timeToMs } from './clock.js'
+import { LamportClock } from './clock.js'
 import type { KeyState, Resolver } from './conflict.js'
 import { CausalContext, type Dot } from './context.js'
 import type { WriteEntry, WriteEntryOp } from './entry.js'
@@ -225,7 +225,7 @@ class SiteImpl implements Site {
   /** Commit a local write (one or more ops). Resolves once durable and visible locally. */
   async localWrite(ops: WriteEntryOp[], ctx: CausalContext): Promise<{ version: Version; dot: Dot }> {
     this.checkOpen()
-    if (!this.clock.admits(ctx.maxTime)) throw this.skewError(ctx.maxTime)
+    if (!this.clock.admits(ctx.maxTime)) throw this.clock.skewError(ctx.maxTime)
     const deps = ctx.depList()
     const atLeast = ctx.maxTime + 1
     // One shard: the write and its log entry commit in one batch and are visible at once.
@@ -266,13 +266,6 @@ class SiteImpl implements Site {
   /** Wait until every dependency is applied here, up to waitMs. */
   waitForDeps(deps: Dot[], waitMs: number): Promise<boolean> {
     return this.applier.waitForDeps(deps, waitMs)
-  }
-
-  private skewError(time: number): CausewayError {
-    const aheadMs = timeToMs(time) - Math.floor(this.wall.nowMs())
-    return new CausewayError('CLOCK_SKEW', `a time ${aheadMs} ms ahead of this site's clock is refused (maxClockSkewMs ${this.o.maxClockSkewMs})`, {
-      details: { aheadMs, maxClockSkewMs: this.o.maxClockSkewMs },
-    })
   }
 
   private fail(e: unknown): void {
@@ -374,7 +367,7 @@ class SiteImpl implements Site {
     const ctx = options?.context === undefined ? new CausalContext() : CausalContext.decode(options.context)
     if (!this.clock.admits(ctx.maxTime)) {
       // A forged token (or one from a site whose clock is far ahead) must not move our clock.
-      const err = this.skewError(ctx.maxTime)
+      const err = this.clock.skewError(ctx.maxTime)
       this.log.warn({ aheadMs: err.details.aheadMs }, "refused a context token whose time is too far ahead of this site's clock")
       throw err
     }
